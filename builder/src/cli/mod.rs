@@ -1,0 +1,39 @@
+//! Command-line interface: argument types and dispatch, one module per subcommand.
+
+mod backbone;
+mod bench_trunk;
+mod export_trunk;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Host tool for AdapTS edge: trunks, adapters, bundles.
+#[derive(Debug, Parser)]
+#[command(name = "adapts-builder", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 a check did not pass, 2 error.\n\
+Logging: RUST_LOG=debug|info|warn (default info).";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect trunk weights.
+    #[command(subcommand)]
+    Backbone(backbone::BackboneCommand),
+    /// Export a (truncated) trunk to ONNX.
+    ExportTrunk(export_trunk::Args),
+    /// Benchmark trunk latency: candle vs ONNX Runtime (and Python onnxruntime when present).
+    BenchTrunk(bench_trunk::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Backbone(cmd) => backbone::run(cmd),
+        Command::ExportTrunk(args) => export_trunk::run(args),
+        Command::BenchTrunk(args) => bench_trunk::run(args),
+    }
+}

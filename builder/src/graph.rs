@@ -1,0 +1,138 @@
+//! The operator vocabulary that model definitions are written in.
+//!
+//! Every trunk and adapter describes its forward pass once, against [`Graph`]. The same
+//! definition then either computes with candle ([`Eval`]) or records an ONNX graph
+//! ([`crate::onnx::OnnxGraph`]), so what the builder trains and what the device runs cannot
+//! drift apart.
+
+use candle_core::{Tensor, D};
+
+use crate::nn::{BatchNorm2d, Conv2d, Linear, Padding};
+use crate::Result;
+
+/// One backend for a model's forward pass: a value type plus the handful of ops trunks use.
+pub trait Graph {
+    /// A tensor handle: a candle tensor, or a named ONNX value.
+    type Value: Clone;
+
+    /// 2-D convolution (NCHW, OIHW weights, optional bias, groups, asymmetric padding).
+    fn conv2d(&mut self, x: &Self::Value, conv: &Conv2d) -> Result<Self::Value>;
+    /// Inference-mode batch normalisation with running statistics.
+    fn batch_norm(&mut self, x: &Self::Value, bn: &BatchNorm2d) -> Result<Self::Value>;
+    /// `x W^T + b` on a `[N, in]` value.
+    fn linear(&mut self, x: &Self::Value, lin: &Linear) -> Result<Self::Value>;
+    fn relu(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// `min(max(x, 0), 6)`.
+    fn relu6(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    fn add(&mut self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
+    /// Max pooling with square kernel, stride and symmetric zero-free padding (as torch).
+    fn max_pool2d(
+        &mut self,
+        x: &Self::Value,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self::Value>;
+    /// Global average pooling `[N, C, H, W] -> [N, C]`.
+    fn global_avg_pool(&mut self, x: &Self::Value) -> Result<Self::Value>;
+}
+
+/// Computes with candle tensors (CPU, f32). Stateless.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Eval;
+
+impl Graph for Eval {
+    type Value = Tensor;
+
+    fn conv2d(&mut self, x: &Tensor, conv: &Conv2d) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let [top, left, bottom, right] = conv.pads(h, w);
+        let (x, pad) = if top == bottom && left == right && top == left {
+            (x.clone(), top)
+        } else {
+            (
+                x.pad_with_zeros(2, top, bottom)?
+                    .pad_with_zeros(3, left, right)?,
+                0,
+            )
+        };
+        let y = if conv.groups > 1 && conv.groups == conv.in_channels() {
+            crate::depthwise::depthwise_conv2d(&x, &conv.weight, conv.stride, pad)?
+        } else {
+            x.conv2d(&conv.weight, pad, conv.stride, 1, conv.groups)?
+        };
+        Ok(match &conv.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
+            None => y,
+        })
+    }
+
+    fn batch_norm(&mut self, x: &Tensor, bn: &BatchNorm2d) -> Result<Tensor> {
+        let (scale, shift) = bn.scale_shift()?;
+        let c = scale.dim(0)?;
+        Ok(x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&shift.reshape((1, c, 1, 1))?)?)
+    }
+
+    fn linear(&mut self, x: &Tensor, lin: &Linear) -> Result<Tensor> {
+        let y = x.matmul(&lin.weight.t()?)?;
+        Ok(match &lin.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+
+    fn relu(&mut self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.relu()?)
+    }
+
+    fn relu6(&mut self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.clamp(0f32, 6f32)?)
+    }
+
+    fn add(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok((a + b)?)
+    }
+
+    fn max_pool2d(
+        &mut self,
+        x: &Tensor,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Tensor> {
+        // torch pads max pooling with -inf; after a ReLU every value is >= 0, but pad with the
+        // true minimum so the op is right for any input.
+        let x = if pad > 0 {
+            let (n, c, h, w) = x.dims4()?;
+            let fill = f32::MIN;
+            let mut padded = Tensor::full(fill, (n, c, h + 2 * pad, w + 2 * pad), x.device())?;
+            padded = padded.slice_assign(&[0..n, 0..c, pad..pad + h, pad..pad + w], x)?;
+            padded
+        } else {
+            x.clone()
+        };
+        Ok(x.max_pool2d_with_stride(kernel, stride)?)
+    }
+
+    fn global_avg_pool(&mut self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.mean(D::Minus1)?.mean(D::Minus1)?)
+    }
+}
+
+impl Padding {
+    /// `[top, left, bottom, right]` for an input of `h x w`.
+    pub fn resolve(self, h: usize, w: usize, kernel: usize, stride: usize) -> [usize; 4] {
+        match self {
+            Padding::Symmetric(p) => [p, p, p, p],
+            Padding::TfSame => {
+                let total = |size: usize| {
+                    let out = size.div_ceil(stride);
+                    ((out - 1) * stride + kernel).saturating_sub(size)
+                };
+                let (th, tw) = (total(h), total(w));
+                [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Frozen ImageNet trunks: architecture choice, truncation and the common output shape.
+//!
+//! A [`Trunk`] is built up to a [`Cut`] and returns every kept stage output, the globally
+//! average-pooled vector of the deepest kept stage (the routing vector) and, when uncut, the
+//! classifier logits.
+
+pub mod efficientnet_lite;
+pub mod wide_resnet;
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_nn::VarBuilder;
+
+pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig};
+pub use wide_resnet::{WideResNet, WideResNetConfig};
+
+use crate::graph::Graph;
+use crate::{Error, Result};
+
+/// The trunks the product ships with, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+pub enum TrunkKind {
+    /// torchvision wide_resnet50_2 (the AdapTS paper's trunk).
+    #[value(name = "wrn50-2")]
+    #[serde(rename = "wrn50-2")]
+    Wrn50_2,
+    /// EfficientNet-Lite0, the small edge trunk.
+    #[value(name = "effnet-lite0")]
+    #[serde(rename = "effnet-lite0")]
+    EffnetLite0,
+}
+
+impl TrunkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrunkKind::Wrn50_2 => "wrn50-2",
+            TrunkKind::EffnetLite0 => "effnet-lite0",
+        }
+    }
+
+    /// The full-size architecture.
+    pub fn arch(self) -> Arch {
+        match self {
+            TrunkKind::Wrn50_2 => Arch::WideResNet(WideResNetConfig::wide_resnet50_2()),
+            TrunkKind::EffnetLite0 => Arch::EfficientNetLite(EfficientNetLiteConfig::lite0()),
+        }
+    }
+}
+
+impl fmt::Display for TrunkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the trunk ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// After stage `i` (0-based index into [`Arch::stage_names`]); later layers are never built.
+    Stage(usize),
+    /// The whole network including its ImageNet classifier.
+    Classifier,
+}
+
+/// An architecture with its hyper-parameters (full size or reduced for tests).
+// A handful exist per process; a copyable value beats boxing the larger config.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    WideResNet(WideResNetConfig),
+    EfficientNetLite(EfficientNetLiteConfig),
+}
+
+impl Arch {
+    pub fn stage_names(&self) -> &'static [&'static str] {
+        match self {
+            Arch::WideResNet(_) => &wide_resnet::STAGES,
+            Arch::EfficientNetLite(_) => &efficientnet_lite::STAGES,
+        }
+    }
+
+    /// Output channels of each stage, in order.
+    pub fn stage_channels(&self) -> Vec<usize> {
+        (0..self.stage_names().len())
+            .map(|i| match self {
+                Arch::WideResNet(c) => c.stage_channels(i),
+                Arch::EfficientNetLite(c) => c.stage_channels(i),
+            })
+            .collect()
+    }
+
+    /// Parses a cut: a stage name, or `fc` for the full classifier.
+    pub fn parse_cut(&self, s: &str) -> Result<Cut> {
+        if s == "fc" || s == "full" {
+            return Ok(Cut::Classifier);
+        }
+        self.stage_names()
+            .iter()
+            .position(|n| *n == s)
+            .map(Cut::Stage)
+            .ok_or_else(|| Error::UnknownStage {
+                stage: s.to_string(),
+                available: format!("{}, fc", self.stage_names().join(", ")),
+            })
+    }
+
+    pub fn cut_name(&self, cut: Cut) -> &'static str {
+        match cut {
+            Cut::Stage(i) => self.stage_names()[i],
+            Cut::Classifier => "fc",
+        }
+    }
+}
+
+/// What a trunk forward returns.
+#[derive(Debug, Clone)]
+pub struct TrunkOutput<V> {
+    /// `(stage name, [N, C, H, W])` for every kept stage, shallow to deep.
+    pub stages: Vec<(String, V)>,
+    /// `[N, C]` global average of the deepest kept features (after the head conv when uncut).
+    pub pooled: V,
+    /// `[N, classes]` when the classifier is kept.
+    pub logits: Option<V>,
+}
+
+/// A built trunk.
+// One trunk is built per process; boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Trunk {
+    WideResNet(WideResNet),
+    EfficientNetLite(EfficientNetLite),
+}
+
+impl Trunk {
+    pub fn new(vb: VarBuilder, arch: Arch, cut: Cut) -> Result<Self> {
+        Ok(match arch {
+            Arch::WideResNet(c) => Trunk::WideResNet(WideResNet::new(vb, c, cut)?),
+            Arch::EfficientNetLite(c) => {
+                Trunk::EfficientNetLite(EfficientNetLite::new(vb, c, cut)?)
+            }
+        })
+    }
+
+    pub fn forward<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<TrunkOutput<G::Value>> {
+        match self {
+            Trunk::WideResNet(m) => m.forward(g, x),
+            Trunk::EfficientNetLite(m) => m.forward(g, x),
+        }
+    }
+}
+
+impl FromStr for TrunkKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        <TrunkKind as clap::ValueEnum>::from_str(s, true).map_err(|_| Error::UnknownTrunk(s.into()))
+    }
+}

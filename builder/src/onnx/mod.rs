@@ -1,0 +1,356 @@
+//! ONNX export: a [`Graph`] backend that records nodes instead of computing.
+//!
+//! Running a model's forward pass on [`OnnxGraph`] yields the same computation as a graph of
+//! standard ONNX operators (opset [`OPSET`]). Parameters become initializers named by their
+//! checkpoint keys. Shapes are tracked per value (batch symbolic), which also gives the
+//! multiply-accumulate count of the graph.
+
+pub mod proto;
+
+use std::collections::HashSet;
+
+use candle_core::{DType, Tensor};
+use prost::Message;
+
+use crate::graph::Graph;
+use crate::nn::{BatchNorm2d, Conv2d, Linear};
+use crate::{Error, Result};
+use proto::*;
+
+/// Operator set the exporter targets.
+pub const OPSET: i64 = 17;
+/// IR version matching [`OPSET`] (ONNX 1.12+).
+pub const IR_VERSION: i64 = 8;
+/// Name of the symbolic batch dimension.
+pub const BATCH_DIM: &str = "batch";
+
+/// A named value in the graph under construction. `shape[0]` is the symbolic batch (kept as 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// Records a forward pass as ONNX nodes.
+#[derive(Debug, Default)]
+pub struct OnnxGraph {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    initializer_names: HashSet<String>,
+    inputs: Vec<Value>,
+    next_id: usize,
+    macs: u64,
+}
+
+impl OnnxGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares a graph input; `shape[0]` is exported as the symbolic batch dimension.
+    pub fn input(&mut self, name: &str, shape: &[usize]) -> Value {
+        let v = Value {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+        };
+        self.inputs.push(v.clone());
+        v
+    }
+
+    /// Multiply-accumulates per image of everything recorded so far.
+    pub fn macs(&self) -> u64 {
+        self.macs
+    }
+
+    /// Closes the graph with named outputs (an `Identity` per output).
+    pub fn finish(
+        mut self,
+        graph_name: &str,
+        outputs: &[(&str, &Value)],
+        metadata: &[(&str, String)],
+    ) -> ModelProto {
+        let mut output_infos = Vec::with_capacity(outputs.len());
+        for (name, value) in outputs {
+            self.nodes.push(NodeProto {
+                input: vec![value.name.clone()],
+                output: vec![name.to_string()],
+                name: format!("output/{name}"),
+                op_type: "Identity".into(),
+                ..Default::default()
+            });
+            output_infos.push(value_info(name, &value.shape));
+        }
+        ModelProto {
+            ir_version: IR_VERSION,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
+            producer_name: "adapts-builder".into(),
+            producer_version: env!("CARGO_PKG_VERSION").into(),
+            doc_string: String::new(),
+            graph: Some(GraphProto {
+                node: self.nodes,
+                name: graph_name.to_string(),
+                initializer: self.initializers,
+                input: self
+                    .inputs
+                    .iter()
+                    .map(|v| value_info(&v.name, &v.shape))
+                    .collect(),
+                output: output_infos,
+            }),
+            metadata_props: metadata
+                .iter()
+                .map(|(k, v)| StringStringEntryProto {
+                    key: k.to_string(),
+                    value: v.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn initializer(&mut self, name: &str, tensor: &Tensor) -> Result<String> {
+        if self.initializer_names.insert(name.to_string()) {
+            let data = tensor
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            self.initializers.push(TensorProto {
+                dims: tensor.dims().iter().map(|&d| d as i64).collect(),
+                data_type: data_type::FLOAT,
+                name: name.to_string(),
+                raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            });
+        }
+        Ok(name.to_string())
+    }
+
+    fn scalar(&mut self, name: &str, value: f32) -> Result<String> {
+        if self.initializer_names.insert(name.to_string()) {
+            self.initializers.push(TensorProto {
+                dims: vec![],
+                data_type: data_type::FLOAT,
+                name: name.to_string(),
+                raw_data: value.to_le_bytes().to_vec(),
+            });
+        }
+        Ok(name.to_string())
+    }
+
+    fn node(
+        &mut self,
+        op_type: &str,
+        inputs: Vec<String>,
+        attribute: Vec<AttributeProto>,
+        shape: Vec<usize>,
+    ) -> Value {
+        self.next_id += 1;
+        let name = format!("{op_type}_{}", self.next_id);
+        self.nodes.push(NodeProto {
+            input: inputs,
+            output: vec![name.clone()],
+            name: name.clone(),
+            op_type: op_type.into(),
+            attribute,
+            domain: String::new(),
+        });
+        Value { name, shape }
+    }
+}
+
+fn ints(name: &str, values: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::INTS,
+        ints: values.iter().map(|&v| v as i64).collect(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::INT,
+        i: value,
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::FLOAT,
+        f: value,
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
+    let dim = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| Dimension {
+            value: Some(if i == 0 {
+                dimension::Value::DimParam(BATCH_DIM.into())
+            } else {
+                dimension::Value::DimValue(d as i64)
+            }),
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+    }
+}
+
+fn dims4(v: &Value) -> Result<[usize; 4]> {
+    v.shape.as_slice().try_into().map_err(|_| {
+        Error::Onnx(format!(
+            "{}: expected a 4-D value, got {:?}",
+            v.name, v.shape
+        ))
+    })
+}
+
+impl Graph for OnnxGraph {
+    type Value = Value;
+
+    fn conv2d(&mut self, x: &Value, conv: &Conv2d) -> Result<Value> {
+        let [n, _, h, w] = dims4(x)?;
+        let [top, left, bottom, right] = conv.pads(h, w);
+        let (oh, ow) = conv.output_size(h, w);
+        let k = conv.kernel();
+        let mut inputs = vec![
+            x.name.clone(),
+            self.initializer(&format!("{}.weight", conv.name), &conv.weight)?,
+        ];
+        if let Some(b) = &conv.bias {
+            inputs.push(self.initializer(&format!("{}.bias", conv.name), b)?);
+        }
+        let out_c = conv.out_channels();
+        self.macs += (conv.weight.elem_count() * oh * ow) as u64;
+        Ok(self.node(
+            "Conv",
+            inputs,
+            vec![
+                ints("kernel_shape", &[k, k]),
+                ints("strides", &[conv.stride, conv.stride]),
+                ints("pads", &[top, left, bottom, right]),
+                ints("dilations", &[1, 1]),
+                int("group", conv.groups as i64),
+            ],
+            vec![n, out_c, oh, ow],
+        ))
+    }
+
+    fn batch_norm(&mut self, x: &Value, bn: &BatchNorm2d) -> Result<Value> {
+        let inputs = vec![
+            x.name.clone(),
+            self.initializer(&format!("{}.weight", bn.name), &bn.weight)?,
+            self.initializer(&format!("{}.bias", bn.name), &bn.bias)?,
+            self.initializer(&format!("{}.running_mean", bn.name), &bn.running_mean)?,
+            self.initializer(&format!("{}.running_var", bn.name), &bn.running_var)?,
+        ];
+        Ok(self.node(
+            "BatchNormalization",
+            inputs,
+            vec![float("epsilon", bn.eps as f32)],
+            x.shape.clone(),
+        ))
+    }
+
+    fn linear(&mut self, x: &Value, lin: &Linear) -> Result<Value> {
+        let (out_f, in_f) = lin.weight.dims2()?;
+        let mut inputs = vec![
+            x.name.clone(),
+            self.initializer(&format!("{}.weight", lin.name), &lin.weight)?,
+        ];
+        if let Some(b) = &lin.bias {
+            inputs.push(self.initializer(&format!("{}.bias", lin.name), b)?);
+        }
+        self.macs += (in_f * out_f) as u64;
+        Ok(self.node(
+            "Gemm",
+            inputs,
+            vec![int("transB", 1)],
+            vec![x.shape[0], out_f],
+        ))
+    }
+
+    fn relu(&mut self, x: &Value) -> Result<Value> {
+        Ok(self.node("Relu", vec![x.name.clone()], vec![], x.shape.clone()))
+    }
+
+    fn relu6(&mut self, x: &Value) -> Result<Value> {
+        let lo = self.scalar("const.zero", 0.0)?;
+        let hi = self.scalar("const.six", 6.0)?;
+        Ok(self.node(
+            "Clip",
+            vec![x.name.clone(), lo, hi],
+            vec![],
+            x.shape.clone(),
+        ))
+    }
+
+    fn add(&mut self, a: &Value, b: &Value) -> Result<Value> {
+        if a.shape != b.shape {
+            return Err(Error::Onnx(format!(
+                "Add of {} {:?} and {} {:?}",
+                a.name, a.shape, b.name, b.shape
+            )));
+        }
+        Ok(self.node(
+            "Add",
+            vec![a.name.clone(), b.name.clone()],
+            vec![],
+            a.shape.clone(),
+        ))
+    }
+
+    fn max_pool2d(&mut self, x: &Value, kernel: usize, stride: usize, pad: usize) -> Result<Value> {
+        let [n, c, h, w] = dims4(x)?;
+        let out = |s: usize| (s + 2 * pad - kernel) / stride + 1;
+        Ok(self.node(
+            "MaxPool",
+            vec![x.name.clone()],
+            vec![
+                ints("kernel_shape", &[kernel, kernel]),
+                ints("strides", &[stride, stride]),
+                ints("pads", &[pad, pad, pad, pad]),
+            ],
+            vec![n, c, out(h), out(w)],
+        ))
+    }
+
+    fn global_avg_pool(&mut self, x: &Value) -> Result<Value> {
+        let [n, c, _, _] = dims4(x)?;
+        let pooled = self.node(
+            "GlobalAveragePool",
+            vec![x.name.clone()],
+            vec![],
+            vec![n, c, 1, 1],
+        );
+        Ok(self.node(
+            "Flatten",
+            vec![pooled.name],
+            vec![int("axis", 1)],
+            vec![n, c],
+        ))
+    }
+}
+
+/// Serialises a model to protobuf bytes.
+pub fn encode(model: &ModelProto) -> Vec<u8> {
+    model.encode_to_vec()
+}
+
+/// Parses protobuf bytes (any ONNX model; fields outside [`proto`] are skipped).
+pub fn decode(bytes: &[u8]) -> Result<ModelProto> {
+    ModelProto::decode(bytes).map_err(|e| Error::Onnx(format!("not an ONNX model: {e}")))
+}

@@ -1,0 +1,68 @@
+//! The command line: argument definitions, one module per subcommand, and the exit-code
+//! contract. Each subcommand module turns its arguments into library calls and prints.
+
+mod probe;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for any error: bad arguments, missing ONNX Runtime library or model, failed
+/// inference. Matches clap's own status for usage errors.
+pub const EXIT_ERROR: u8 = 2;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  2  error: invalid arguments, ONNX Runtime library or model not found or not loadable,
+     inference failed (the message on stderr says which)
+
+ONNX Runtime is loaded at run time from $ORT_DYLIB_PATH if set, else from
+vendor/onnxruntime/libonnxruntime.so in the current directory or one of its parents
+(scripts/setup.sh puts it there).";
+
+/// AdapTS edge device runtime: visual anomaly detection on the inspection line.
+#[derive(Debug, Parser)]
+#[command(name = "adapts-runtime", version, after_help = EXIT_CODES)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the ONNX Runtime library in use and a model's inputs and outputs.
+    Probe(probe::ProbeArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Probe(probe_args) => probe::handle(&probe_args),
+    }
+}
+
+/// Whether the error is a write to a closed stdout.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes"), "{help}");
+        assert!(help.contains("ORT_DYLIB_PATH"), "{help}");
+    }
+}

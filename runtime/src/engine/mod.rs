@@ -1,0 +1,98 @@
+//! Engines: what executes a bundle's graphs on the device.
+//!
+//! An engine loads one graph, describes its inputs and outputs, and runs it on [`Tensor`]s
+//! addressed by tensor name. ONNX Runtime on the CPU ([`OrtSession`]) is the engine available
+//! everywhere; the description types here ([`TensorInfo`], [`SessionConfig`]) are shared by
+//! every engine.
+//!
+//! [`Tensor`]: crate::Tensor
+
+mod ort;
+
+pub use self::ort::OrtSession;
+
+use serde::Serialize;
+
+use crate::error::ShapeSpec;
+
+/// Name, element type and declared shape of one graph input or output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorInfo {
+    /// Tensor name in the graph.
+    pub name: String,
+    /// Element type as the engine reports it (`f32`, `i64`, ...).
+    pub element_type: String,
+    /// Declared dimensions; `None` is a dynamic dimension (e.g. the batch).
+    pub shape: Vec<Option<usize>>,
+}
+
+impl TensorInfo {
+    /// Whether a tensor of `shape` fits the declared shape: same rank, and every fixed
+    /// dimension equal.
+    pub fn accepts(&self, shape: &[usize]) -> bool {
+        self.shape.len() == shape.len()
+            && self
+                .shape
+                .iter()
+                .zip(shape)
+                .all(|(declared, given)| declared.is_none_or(|d| d == *given))
+    }
+
+    /// The declared shape rendered with `?` for dynamic dimensions, e.g. `[?, 3, 224, 224]`.
+    pub fn shape_string(&self) -> String {
+        ShapeSpec(&self.shape).to_string()
+    }
+}
+
+/// How much ONNX Runtime rewrites a graph before running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraphOptimization {
+    /// Run the graph as written.
+    Disabled,
+    /// Constant folding and redundant-node removal.
+    Basic,
+    /// Basic plus operator fusions.
+    Extended,
+    /// Every optimisation, including memory layout changes (the default).
+    #[default]
+    All,
+}
+
+/// Options for creating an engine session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Threads used inside one operator; `None` lets the engine choose (one per core).
+    pub intra_op_threads: Option<usize>,
+    /// Graph optimisation level; [`GraphOptimization::All`] by default.
+    pub optimization: GraphOptimization,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(shape: Vec<Option<usize>>) -> TensorInfo {
+        TensorInfo {
+            name: "image".into(),
+            element_type: "f32".into(),
+            shape,
+        }
+    }
+
+    #[test]
+    fn dynamic_dims_accept_any_size() {
+        let i = info(vec![None, Some(3)]);
+        assert!(i.accepts(&[1, 3]));
+        assert!(i.accepts(&[17, 3]));
+        assert!(!i.accepts(&[1, 4]));
+        assert!(!i.accepts(&[1, 3, 1]));
+        assert_eq!(i.shape_string(), "[?, 3]");
+    }
+
+    #[test]
+    fn default_config_optimises_fully() {
+        let config = SessionConfig::default();
+        assert_eq!(config.optimization, GraphOptimization::All);
+        assert_eq!(config.intra_op_threads, None);
+    }
+}

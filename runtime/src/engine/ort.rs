@@ -1,0 +1,230 @@
+//! The ONNX Runtime engine: one [`OrtSession`] per ONNX graph, run on the CPU.
+//!
+//! Inputs are checked against the graph's declaration before ONNX Runtime sees them, so a
+//! wrong name or shape is reported with the model path, the tensor name and both shapes.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{Outlet, TensorRef, ValueType};
+
+use super::{GraphOptimization, SessionConfig, TensorInfo};
+use crate::error::{Error, Result};
+use crate::ort_env::ort_runtime;
+use crate::tensor::Tensor;
+
+/// An ONNX graph loaded into ONNX Runtime, ready to run.
+///
+/// ```no_run
+/// # fn main() -> adapts_runtime::Result<()> {
+/// use std::path::Path;
+/// use adapts_runtime::{OrtSession, SessionConfig, Tensor};
+///
+/// let mut session = OrtSession::load(Path::new("trunk.onnx"), &SessionConfig::default())?;
+/// let image = Tensor::zeros(vec![1, 3, 224, 224]);
+/// for (name, tensor) in session.run(&[("image", &image)])? {
+///     println!("{name}: {:?}", tensor.shape);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct OrtSession {
+    session: Session,
+    model: PathBuf,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+}
+
+impl std::fmt::Debug for OrtSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrtSession")
+            .field("model", &self.model)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrtSession {
+    /// Loads the ONNX graph at `path`, loading ONNX Runtime first if this process has not yet.
+    pub fn load(path: &Path, config: &SessionConfig) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::ModelNotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let runtime = ort_runtime()?;
+        let load_error = |source: ort::Error| Error::ModelLoad {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut builder = Session::builder(runtime.environment())
+            .map_err(load_error)?
+            .with_optimization_level(optimization_level(config.optimization))
+            .map_err(|e| load_error(e.into()))?;
+        if let Some(threads) = config.intra_op_threads {
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(|e| load_error(e.into()))?;
+        }
+        let session = builder.commit_from_file(path).map_err(load_error)?;
+        let inputs = session.inputs().iter().map(tensor_info).collect();
+        let outputs = session.outputs().iter().map(tensor_info).collect();
+        log::debug!(
+            "loaded {} on ONNX Runtime {} ({config:?})",
+            path.display(),
+            runtime.version()
+        );
+        Ok(Self {
+            session,
+            model: path.to_path_buf(),
+            inputs,
+            outputs,
+        })
+    }
+
+    /// The model file this session was loaded from.
+    pub fn model_path(&self) -> &Path {
+        &self.model
+    }
+
+    /// Graph inputs in declaration order.
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs
+    }
+
+    /// Graph outputs in declaration order.
+    pub fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    /// Input names in declaration order.
+    pub fn input_names(&self) -> Vec<&str> {
+        self.inputs.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    /// Output names in declaration order.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|o| o.name.as_str()).collect()
+    }
+
+    /// Runs the graph. Every graph input must be given exactly once, by name, in any order;
+    /// every output is returned by name, in the graph's declaration order.
+    pub fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        self.check_inputs(inputs)?;
+        let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(inputs.len());
+        for (name, tensor) in inputs {
+            let value =
+                TensorRef::from_array_view((tensor.shape.as_slice(), tensor.data.as_slice()))
+                    .map_err(|source| Error::Run {
+                        model: self.model.clone(),
+                        source,
+                    })?;
+            values.push((Cow::Borrowed(*name), value.into()));
+        }
+
+        let model = &self.model;
+        let outputs = self.session.run(values).map_err(|source| Error::Run {
+            model: model.clone(),
+            source,
+        })?;
+        outputs
+            .iter()
+            .map(|(name, value)| {
+                let (shape, data) =
+                    value
+                        .try_extract_tensor::<f32>()
+                        .map_err(|_| Error::UnsupportedType {
+                            model: model.clone(),
+                            role: "output",
+                            name: name.to_owned(),
+                            found: value.dtype().to_string(),
+                        })?;
+                // ONNX Runtime reports concrete (non-negative) dimensions for computed values;
+                // `Tensor::new` catches any disagreement with the data length.
+                let shape = shape
+                    .iter()
+                    .map(|&d| usize::try_from(d).unwrap_or(0))
+                    .collect();
+                Ok((name.to_owned(), Tensor::new(shape, data.to_vec())?))
+            })
+            .collect()
+    }
+
+    /// Checks names, completeness, element types and shapes of the inputs to a run.
+    fn check_inputs(&self, inputs: &[(&str, &Tensor)]) -> Result<()> {
+        let mut seen = HashSet::with_capacity(inputs.len());
+        for (name, tensor) in inputs {
+            let info = self
+                .inputs
+                .iter()
+                .find(|i| i.name == *name)
+                .ok_or_else(|| Error::UnknownInput {
+                    model: self.model.clone(),
+                    name: (*name).to_owned(),
+                    known: self.inputs.iter().map(|i| i.name.clone()).collect(),
+                })?;
+            if !seen.insert(*name) {
+                return Err(Error::DuplicateInput {
+                    model: self.model.clone(),
+                    name: (*name).to_owned(),
+                });
+            }
+            if info.element_type != "f32" {
+                return Err(Error::UnsupportedType {
+                    model: self.model.clone(),
+                    role: "input",
+                    name: info.name.clone(),
+                    found: info.element_type.clone(),
+                });
+            }
+            tensor.check_len()?;
+            if !info.accepts(&tensor.shape) {
+                return Err(Error::InputShape {
+                    model: self.model.clone(),
+                    name: info.name.clone(),
+                    expected: info.shape.clone(),
+                    found: tensor.shape.clone(),
+                });
+            }
+        }
+        if let Some(missing) = self.inputs.iter().find(|i| !seen.contains(i.name.as_str())) {
+            return Err(Error::MissingInput {
+                model: self.model.clone(),
+                name: missing.name.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn optimization_level(level: GraphOptimization) -> GraphOptimizationLevel {
+    match level {
+        GraphOptimization::Disabled => GraphOptimizationLevel::Disable,
+        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
+        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
+        GraphOptimization::All => GraphOptimizationLevel::All,
+    }
+}
+
+/// Describes a graph input or output; non-tensor values (sequences, maps) keep an empty shape
+/// and their type name, and are refused when run.
+fn tensor_info(outlet: &Outlet) -> TensorInfo {
+    let dtype = outlet.dtype();
+    let (element_type, shape) = match dtype {
+        ValueType::Tensor { ty, shape, .. } => (
+            ty.to_string(),
+            shape.iter().map(|&d| usize::try_from(d).ok()).collect(),
+        ),
+        other => (other.to_string(), Vec::new()),
+    };
+    TensorInfo {
+        name: outlet.name().to_owned(),
+        element_type,
+        shape,
+    }
+}

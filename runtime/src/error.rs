@@ -1,0 +1,232 @@
+//! The runtime's error type: one enum for every failure the device library can report, each
+//! variant carrying the context a line engineer needs (file path, tensor name, expected and
+//! found shape) so that a message alone is enough to act on.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Result type of the runtime library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while loading ONNX Runtime, loading a model or running it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The library path given through the environment variable does not exist.
+    #[error("{var} is set to `{}`, but no file exists there", path.display())]
+    OrtLibraryMissing {
+        /// Name of the environment variable that was read.
+        var: &'static str,
+        /// The path it named.
+        path: PathBuf,
+    },
+
+    /// Neither the environment variable nor the default location yielded a library.
+    #[error(
+        "ONNX Runtime library not found: {var} is not set and `{default}` does not exist in `{}` \
+         or any of its parent directories; run `scripts/setup.sh` in the workspace to fetch it, \
+         or set {var} to the path of libonnxruntime",
+        searched_from.display()
+    )]
+    OrtLibraryNotFound {
+        /// Name of the environment variable that was checked.
+        var: &'static str,
+        /// The default path, relative to the workspace root.
+        default: &'static str,
+        /// The directory the upward search started from.
+        searched_from: PathBuf,
+    },
+
+    /// The library file exists but could not be loaded or is an incompatible version.
+    #[error("cannot load ONNX Runtime from `{}`: {reason}", path.display())]
+    OrtLibraryLoad {
+        /// The library that was opened.
+        path: PathBuf,
+        /// Why the dynamic loader or `ort` refused it (the loader's own message included).
+        reason: String,
+    },
+
+    /// The library loaded, but its version string could not be read.
+    #[error("cannot read the ONNX Runtime version from `{}`: {reason}", path.display())]
+    OrtVersion {
+        /// The library that was opened.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// The process-wide ONNX Runtime environment could not be created.
+    #[error("cannot create the ONNX Runtime environment")]
+    OrtEnvironment(#[source] ort::Error),
+
+    /// A model file does not exist.
+    #[error("model `{}` does not exist", path.display())]
+    ModelNotFound {
+        /// The path that was given.
+        path: PathBuf,
+    },
+
+    /// ONNX Runtime refused a model file or a session option.
+    #[error("cannot load model `{}`", path.display())]
+    ModelLoad {
+        /// The model file.
+        path: PathBuf,
+        /// The error reported by ONNX Runtime.
+        #[source]
+        source: ort::Error,
+    },
+
+    /// A tensor's data length does not match its shape.
+    #[error("tensor of shape {shape:?} needs {expected} values, found {found}")]
+    TensorLength {
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// Product of the shape.
+        expected: usize,
+        /// Length of the data.
+        found: usize,
+    },
+
+    /// A run named an input the model does not have.
+    #[error("model `{}` has no input `{name}`; its inputs are {}", model.display(), NameList(known))]
+    UnknownInput {
+        /// The model file.
+        model: PathBuf,
+        /// The name that was given.
+        name: String,
+        /// The model's input names, in declaration order.
+        known: Vec<String>,
+    },
+
+    /// A run gave the same input twice.
+    #[error("input `{name}` of model `{}` was given more than once", model.display())]
+    DuplicateInput {
+        /// The model file.
+        model: PathBuf,
+        /// The repeated input name.
+        name: String,
+    },
+
+    /// A run left out an input the model needs.
+    #[error("model `{}` needs input `{name}`, which was not given", model.display())]
+    MissingInput {
+        /// The model file.
+        model: PathBuf,
+        /// The missing input name.
+        name: String,
+    },
+
+    /// A tensor's shape does not fit the model's declared shape.
+    #[error(
+        "input `{name}` of model `{}`: expected shape {}, found {found:?}",
+        model.display(),
+        ShapeSpec(expected)
+    )]
+    InputShape {
+        /// The model file.
+        model: PathBuf,
+        /// The input name.
+        name: String,
+        /// The declared shape; `None` is a dynamic dimension.
+        expected: Vec<Option<usize>>,
+        /// The shape that was given.
+        found: Vec<usize>,
+    },
+
+    /// A model input or output is not an `f32` tensor; the runtime exchanges `f32` only.
+    #[error("{role} `{name}` of model `{}` is {found}; only f32 tensors are supported", model.display())]
+    UnsupportedType {
+        /// The model file.
+        model: PathBuf,
+        /// `"input"` or `"output"`.
+        role: &'static str,
+        /// The tensor name.
+        name: String,
+        /// The type ONNX Runtime reports.
+        found: String,
+    },
+
+    /// ONNX Runtime failed while running the model or handing over an output.
+    #[error("inference with model `{}` failed", model.display())]
+    Run {
+        /// The model file.
+        model: PathBuf,
+        /// The error reported by ONNX Runtime.
+        #[source]
+        source: ort::Error,
+    },
+
+    /// An image file could not be read or decoded.
+    #[error("{}: {message}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What the decoder reported.
+        message: String,
+    },
+}
+
+/// Renders a declared shape with `?` for dynamic dimensions, e.g. `[?, 3, 224, 224]`.
+pub(crate) struct ShapeSpec<'a>(pub(crate) &'a [Option<usize>]);
+
+impl fmt::Display for ShapeSpec<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, dim) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match dim {
+                Some(d) => write!(f, "{d}")?,
+                None => f.write_str("?")?,
+            }
+        }
+        f.write_str("]")
+    }
+}
+
+/// Renders a list of tensor names as `` `a`, `b` ``.
+struct NameList<'a>(&'a [String]);
+
+impl fmt::Display for NameList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(none)");
+        }
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{name}`")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_spec_marks_dynamic_dims() {
+        assert_eq!(
+            ShapeSpec(&[None, Some(3), Some(224)]).to_string(),
+            "[?, 3, 224]"
+        );
+        assert_eq!(ShapeSpec(&[]).to_string(), "[]");
+    }
+
+    #[test]
+    fn shape_error_names_input_and_both_shapes() {
+        let err = Error::InputShape {
+            model: PathBuf::from("trunk.onnx"),
+            name: "image".into(),
+            expected: vec![None, Some(3)],
+            found: vec![2, 4],
+        };
+        assert_eq!(
+            err.to_string(),
+            "input `image` of model `trunk.onnx`: expected shape [?, 3], found [2, 4]"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Image preprocessing shared by the builder and the device: decode, resize the short side,
+//! centre crop, normalise, and lay out as planar RGB `f32` (`[3, size, size]`).
+//!
+//! Resizing uses an antialiased bilinear (triangle) filter, as torchvision's `Resize` does on
+//! PIL images. Grayscale and RGBA inputs become RGB.
+
+use std::path::Path;
+
+use image::imageops::FilterType;
+use image::RgbImage;
+
+use crate::{Error, Result};
+
+/// Input normalisation a trunk's weights expect (pixel values in 0..=255).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalization {
+    /// ImageNet mean/std per channel (torchvision weights).
+    Imagenet,
+    /// `(x - 127) / 128`, the usual TensorFlow Lite convention.
+    Tf,
+}
+
+impl Normalization {
+    /// Per-channel `(mean, std)` in 0..=255 units.
+    pub fn mean_std(self) -> ([f32; 3], [f32; 3]) {
+        match self {
+            Normalization::Imagenet => (
+                [0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0],
+                [0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0],
+            ),
+            Normalization::Tf => ([127.0; 3], [128.0; 3]),
+        }
+    }
+}
+
+/// Resize + centre crop + normalise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preprocess {
+    /// Target length of the shorter side before cropping.
+    pub resize: u32,
+    /// Side of the square centre crop (the network input size).
+    pub crop: u32,
+    /// Per-channel normalisation applied after cropping.
+    pub normalization: Normalization,
+}
+
+impl Preprocess {
+    /// ImageNet evaluation: resize to `size * 256 / 224`, crop `size` (224 -> 256 -> 224).
+    pub fn imagenet_eval(size: u32, normalization: Normalization) -> Self {
+        Self {
+            resize: size * 256 / 224,
+            crop: size,
+            normalization,
+        }
+    }
+
+    /// Resize straight to `size` (no crop), as inspection images are framed by the fixture.
+    pub fn full_frame(size: u32, normalization: Normalization) -> Self {
+        Self {
+            resize: size,
+            crop: size,
+            normalization,
+        }
+    }
+
+    /// Planar normalised `[3, crop, crop]` values.
+    pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
+        let (w, h) = img.dimensions();
+        let (nw, nh) = if self.resize == self.crop && w != h {
+            // Full-frame mode squashes to a square; crop mode keeps the aspect ratio.
+            (self.crop, self.crop)
+        } else if w <= h {
+            (
+                self.resize,
+                (h as u64 * self.resize as u64 / w as u64).max(1) as u32,
+            )
+        } else {
+            (
+                (w as u64 * self.resize as u64 / h as u64).max(1) as u32,
+                self.resize,
+            )
+        };
+        let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+        let left = (nw - self.crop.min(nw)) / 2;
+        let top = (nh - self.crop.min(nh)) / 2;
+        let (mean, std) = self.normalization.mean_std();
+        let c = self.crop as usize;
+        let mut out = vec![0f32; 3 * c * c];
+        for y in 0..c {
+            for x in 0..c {
+                let p = resized.get_pixel(left + x as u32, top + y as u32);
+                for ch in 0..3 {
+                    out[ch * c * c + y * c + x] = (f32::from(p[ch]) - mean[ch]) / std[ch];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Decodes a PNG or JPEG file (any colour type) to 8-bit RGB.
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .with_guessed_format()
+        .map_err(|e| Error::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .decode()
+        .map_err(|e| Error::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    Ok(img.to_rgb8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imagenet_normalisation_maps_mean_to_zero() {
+        let img = RgbImage::from_pixel(300, 200, image::Rgb([124, 116, 104]));
+        let out = Preprocess::imagenet_eval(224, Normalization::Imagenet).apply(&img);
+        assert_eq!(out.len(), 3 * 224 * 224);
+        assert!(out.iter().all(|v| v.abs() < 0.01), "{:?}", &out[..3]);
+    }
+
+    #[test]
+    fn crop_is_centred_and_planar() {
+        // Left half black, right half white: after centre crop the middle column splits them.
+        let img = RgbImage::from_fn(448, 448, |x, _| {
+            if x < 224 {
+                image::Rgb([0, 0, 0])
+            } else {
+                image::Rgb([255, 255, 255])
+            }
+        });
+        let p = Preprocess::imagenet_eval(224, Normalization::Tf);
+        let out = p.apply(&img);
+        let at = |ch: usize, y: usize, x: usize| out[ch * 224 * 224 + y * 224 + x];
+        assert!((at(0, 100, 0) - (-127.0 / 128.0)).abs() < 1e-6);
+        assert!((at(2, 100, 223) - (128.0 / 128.0)).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the runtime crate against the real ONNX Runtime library.
+//!
+//! These need `vendor/onnxruntime/libonnxruntime.so` (run `scripts/setup.sh`) or
+//! `ORT_DYLIB_PATH`; without the library they fail with the runtime's own message saying so.
+
+mod cli_probe;
+mod engine_ort;
+mod fixture;
