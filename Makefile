@@ -16,7 +16,9 @@ demo: setup
 	$(BUILDER) backbone check --trunk effnet-lite0 --weights weights/efficientnet-lite0.pth --image tests/data/coffee.jpg
 	$(BUILDER) bench-trunk --warmup 1 --iters 5 --json out/bench-trunk.json
 
-test: setup
+# Tests need the weights and libonnxruntime, not the Python benchmark baseline.
+test:
+	ADAPTS_SETUP_VENV=0 scripts/setup.sh
 	$(CARGO) test --workspace
 
 bench: setup

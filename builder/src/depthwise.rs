@@ -3,7 +3,8 @@
 //! candle runs a grouped convolution as one small convolution per group, which for
 //! depthwise layers (hundreds of single-channel groups) is far slower than a direct loop.
 //! This op computes `[N, C, H, W] * [C, 1, k, k]` directly, one (image, channel) plane per
-//! rayon task. Backward is not provided: candle reports an error if a gradient is requested.
+//! rayon task. Backward computes the gradient of the input only: depthwise weights belong to
+//! frozen trunks.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -74,6 +75,48 @@ impl CustomOp2 for Depthwise {
                 }
             });
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (n, c, h, wd) = x.dims4()?;
+        let (_, _, k, _) = w.dims4()?;
+        let (_, _, oh, ow) = grad.dims4()?;
+        let (s, p) = (self.stride, self.pad);
+        let g = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let kw = w.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let mut gx = vec![0f32; n * c * h * wd];
+        gx.par_chunks_mut(h * wd)
+            .enumerate()
+            .for_each(|(plane, gxp)| {
+                let ch = plane % c;
+                let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
+                let ker = &kw[ch * k * k..(ch + 1) * k * k];
+                for oy in 0..oh {
+                    for ky in 0..k {
+                        let iy = (oy * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &mut gxp[iy as usize * wd..(iy as usize + 1) * wd];
+                        for kx in 0..k {
+                            let kv = ker[ky * k + kx];
+                            for ox in 0..ow {
+                                let ix = (ox * s + kx) as isize - p as isize;
+                                if ix >= 0 && (ix as usize) < wd {
+                                    row[ix as usize] += kv * gp[oy * ow + ox];
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        Ok((Some(Tensor::from_vec(gx, (n, c, h, wd), x.device())?), None))
     }
 }
 

@@ -35,6 +35,40 @@ pub trait Graph {
     ) -> Result<Self::Value>;
     /// Global average pooling `[N, C, H, W] -> [N, C]`.
     fn global_avg_pool(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    fn sub(&mut self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
+    fn mul(&mut self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
+    /// `x / max(||x||_2, 1e-12)` over the channel axis of `[N, C, H, W]`.
+    fn l2_normalize_channels(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// `sum_c x^2`: `[N, C, H, W] -> [N, 1, H, W]`.
+    fn sum_square_channels(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// Bilinear resize of `[N, C, h, w]` to `[N, C, height, width]` with half-pixel centres
+    /// (torch `interpolate(mode="bilinear", align_corners=False)`), as two matrix products.
+    fn resize_bilinear(
+        &mut self,
+        x: &Self::Value,
+        height: usize,
+        width: usize,
+    ) -> Result<Self::Value>;
+    /// Maximum over everything but the batch axis: `[N, ...] -> [N]`.
+    fn max_per_image(&mut self, x: &Self::Value) -> Result<Self::Value>;
+}
+
+/// Norm floor of [`Graph::l2_normalize_channels`] (torch `F.normalize`'s default eps).
+pub const NORM_EPS: f32 = 1e-12;
+
+/// Row-stochastic `[out, in]` matrix of 1-D bilinear interpolation with half-pixel centres.
+pub fn interpolation_matrix(out: usize, input: usize) -> Vec<f32> {
+    let mut m = vec![0f32; out * input];
+    let scale = input as f64 / out as f64;
+    for i in 0..out {
+        let src = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(input - 1);
+        let i1 = (i0 + 1).min(input - 1);
+        let w1 = (src - i0 as f64).clamp(0.0, 1.0) as f32;
+        m[i * input + i0] += 1.0 - w1;
+        m[i * input + i1] += w1;
+    }
+    m
 }
 
 /// Computes with candle tensors (CPU, f32). Stateless.
@@ -117,6 +151,39 @@ impl Graph for Eval {
 
     fn global_avg_pool(&mut self, x: &Tensor) -> Result<Tensor> {
         Ok(x.mean(D::Minus1)?.mean(D::Minus1)?)
+    }
+
+    fn sub(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok((a - b)?)
+    }
+
+    fn mul(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok((a * b)?)
+    }
+
+    fn l2_normalize_channels(&mut self, x: &Tensor) -> Result<Tensor> {
+        let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(NORM_EPS)?;
+        Ok(x.broadcast_div(&norm)?)
+    }
+
+    fn sum_square_channels(&mut self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.sqr()?.sum_keepdim(1)?)
+    }
+
+    fn resize_bilinear(&mut self, x: &Tensor, height: usize, width: usize) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        if (h, w) == (height, width) {
+            return Ok(x.clone());
+        }
+        let rows = Tensor::from_vec(interpolation_matrix(height, h), (height, h), x.device())?;
+        let cols = Tensor::from_vec(interpolation_matrix(width, w), (width, w), x.device())?;
+        Ok(rows
+            .broadcast_matmul(&x.contiguous()?)?
+            .broadcast_matmul(&cols.t()?)?)
+    }
+
+    fn max_per_image(&mut self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.flatten_from(1)?.max(1)?)
     }
 }
 

@@ -15,17 +15,25 @@
 //! # Ok(()) }
 //! ```
 
+pub mod anomaly;
 pub mod bench;
+pub mod bundle_build;
 pub mod check;
+pub mod dataset;
 mod depthwise;
 mod error;
 pub mod export;
+pub mod frozen;
 pub mod fsutil;
 pub mod graph;
+pub mod head;
 pub mod imagenet;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod onnx;
+pub mod synth;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};

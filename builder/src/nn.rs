@@ -71,6 +71,9 @@ pub struct Conv2d {
     pub stride: usize,
     pub padding: Padding,
     pub groups: usize,
+    /// Per-output-channel scales when `weight` holds INT8 values times these scales exactly;
+    /// export then stores the weights as INT8 with a `DequantizeLinear`.
+    pub int8_scales: Option<Vec<f32>>,
 }
 
 impl Conv2d {
@@ -98,6 +101,7 @@ impl Conv2d {
             stride: spec.stride,
             padding: spec.padding,
             groups: spec.groups,
+            int8_scales: None,
         })
     }
 

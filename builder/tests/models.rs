@@ -112,6 +112,7 @@ fn depthwise_kernel_matches_grouped_convolution() {
             stride,
             padding: Padding::Symmetric(pad),
             groups: c,
+            int8_scales: None,
         };
         let ours = Eval.conv2d(&x, &conv).unwrap();
         let reference = x.conv2d(&w, pad, stride, 1, c).unwrap();

@@ -164,6 +164,172 @@ pub enum Error {
         /// What the decoder reported.
         message: String,
     },
+
+    /// A file or directory could not be read, written, renamed or listed.
+    #[error("I/O error on `{}`", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file does not start with the bundle manifest's magic bytes.
+    #[error("`{}` is not an AdapTS bundle manifest", path.display())]
+    ManifestMagic {
+        /// The manifest file.
+        path: PathBuf,
+    },
+
+    /// A manifest was written in a format version this build cannot read.
+    #[error(
+        "`{}` has bundle format version {found}; this build reads version {supported} \
+         (rebuild the bundle with a matching adapts-builder, or update the runtime)",
+        path.display()
+    )]
+    ManifestVersion {
+        /// The manifest file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+
+    /// A manifest's body could not be decoded.
+    #[error("cannot decode the bundle manifest `{}`: {reason}", path.display())]
+    ManifestDecode {
+        /// The manifest file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
+
+    /// A manifest could not be encoded.
+    #[error("cannot encode the bundle manifest: {reason}")]
+    ManifestEncode {
+        /// What the encoder reported.
+        reason: String,
+    },
+
+    /// A bundle file's content does not match the checksum in the manifest.
+    #[error(
+        "bundle file `{}` is corrupted: expected sha256 {expected}, found {found}",
+        path.display()
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// Hex sha256 recorded in the manifest.
+        expected: String,
+        /// Hex sha256 of the file on disk.
+        found: String,
+    },
+
+    /// A bundle file's size does not match the manifest.
+    #[error(
+        "bundle file `{}` is corrupted: expected {expected} bytes, found {found}",
+        path.display()
+    )]
+    FileSize {
+        /// The file.
+        path: PathBuf,
+        /// Size recorded in the manifest.
+        expected: u64,
+        /// Size on disk.
+        found: u64,
+    },
+
+    /// A file the manifest lists is not in the bundle directory.
+    #[error("bundle file `{}` is listed in the manifest but missing", path.display())]
+    FileMissing {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A manifest is internally inconsistent (a graph not listed in `files`, duplicate task
+    /// names, a prototype of the wrong length, ...).
+    #[error("invalid bundle `{}`: {reason}", path.display())]
+    InvalidBundle {
+        /// The bundle directory (or manifest) in question.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A bundle write was refused (non-empty directory, overwriting an earlier task's file).
+    #[error("cannot write bundle `{}`: {reason}", path.display())]
+    BundleWrite {
+        /// The bundle directory or file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// A graph ran but did not produce what the bundle contract says (missing output, wrong
+    /// shape, non-finite score).
+    #[error("graph `{graph}`: {reason}")]
+    GraphContract {
+        /// The graph, as named in the bundle (e.g. `trunk.onnx`).
+        graph: String,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A product name is not in the bundle.
+    #[error(
+        "product `{name}` is not in the bundle; its products are {}",
+        NameList(known)
+    )]
+    UnknownProduct {
+        /// The name that was given.
+        name: String,
+        /// The bundle's products, in the order they were added.
+        known: Vec<String>,
+    },
+
+    /// A routing vector cannot be compared with the prototypes.
+    #[error("routing: {reason}")]
+    Routing {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A frame source specification could not be understood or is not available.
+    #[error("frame source `{spec}`: {reason}")]
+    Source {
+        /// The specification as given (e.g. `v4l:/dev/video0`).
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for an [`Error::Io`] about `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The error and its causes on one line, separated by `: ` (like anyhow's `{:#}`).
+    pub fn chain_message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // Some wrappers already embed their cause's text; don't print it twice.
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        message
+    }
 }
 
 /// Renders a declared shape with `?` for dynamic dimensions, e.g. `[?, 3, 224, 224]`.

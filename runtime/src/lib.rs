@@ -1,9 +1,28 @@
 //! The AdapTS edge device runtime.
 //!
 //! Everything the inspection-station binary `adapts-runtime` does lives here, behind a thin
-//! command line: locating ONNX Runtime ([`ort_runtime`]), loading a bundle graph into an
-//! engine ([`OrtSession`]) and running it on row-major `f32` [`Tensor`]s addressed by the
-//! graph's tensor names. The runtime never links the training stack.
+//! command line: locating ONNX Runtime ([`ort_runtime`]), opening and writing bundles
+//! ([`bundle`]), loading a bundle graph into an engine ([`OrtSession`], driven through
+//! [`GraphRunner`]) and running it on row-major `f32` [`Tensor`]s addressed by the graph's
+//! tensor names, routing a frame to its product ([`route`]), judging it ([`pipeline`]), reading
+//! frames ([`source`]) and drawing heatmaps of rejected parts ([`heatmap`]). The runtime never
+//! links the training stack.
+//!
+//! The happy path is three calls:
+//!
+//! ```no_run
+//! # fn main() -> adapts_runtime::Result<()> {
+//! use std::path::Path;
+//! use adapts_runtime::{pipeline::Pipeline, preprocess::load_rgb, SessionConfig};
+//!
+//! let mut pipeline = Pipeline::open(Path::new("bundle"), &SessionConfig::default())?;
+//! let result = pipeline.infer(&load_rgb(Path::new("frame.png"))?, None);
+//! println!("{:?}: {} ({:?})", result.product, result.verdict, result.reason);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! One graph on its own:
 //!
 //! ```no_run
 //! # fn main() -> adapts_runtime::Result<()> {
@@ -20,13 +39,19 @@
 
 #![deny(missing_docs)]
 
+pub mod bundle;
 mod engine;
 mod error;
+pub mod fsutil;
+pub mod heatmap;
 mod ort_env;
+pub mod pipeline;
 pub mod preprocess;
+pub mod route;
+pub mod source;
 mod tensor;
 
-pub use engine::{GraphOptimization, OrtSession, SessionConfig, TensorInfo};
+pub use engine::{GraphOptimization, GraphRunner, OrtSession, SessionConfig, TensorInfo};
 pub use error::{Error, Result};
 pub use ort_env::{
     ort_runtime, resolve_library, resolve_library_path, OrtRuntime, DEFAULT_LIBRARY, ORT_DYLIB_ENV,

@@ -66,8 +66,17 @@ impl Preprocess {
 
     /// Planar normalised `[3, crop, crop]` values.
     pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
+        self.normalize(&self.resize(img))
+    }
+
+    /// Resizes (and crops) to the `crop x crop` network input. An image already of that size
+    /// is returned unchanged.
+    pub fn resize(&self, img: &RgbImage) -> RgbImage {
         let (w, h) = img.dimensions();
-        let (nw, nh) = if self.resize == self.crop && w != h {
+        if (w, h) == (self.crop, self.crop) {
+            return img.clone();
+        }
+        let (nw, nh) = if self.resize == self.crop {
             // Full-frame mode squashes to a square; crop mode keeps the aspect ratio.
             (self.crop, self.crop)
         } else if w <= h {
@@ -84,15 +93,19 @@ impl Preprocess {
         let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
         let left = (nw - self.crop.min(nw)) / 2;
         let top = (nh - self.crop.min(nh)) / 2;
+        image::imageops::crop_imm(&resized, left, top, self.crop, self.crop).to_image()
+    }
+
+    /// Planar normalised values of a `crop x crop` image.
+    pub fn normalize(&self, img: &RgbImage) -> Vec<f32> {
         let (mean, std) = self.normalization.mean_std();
-        let c = self.crop as usize;
-        let mut out = vec![0f32; 3 * c * c];
-        for y in 0..c {
-            for x in 0..c {
-                let p = resized.get_pixel(left + x as u32, top + y as u32);
-                for ch in 0..3 {
-                    out[ch * c * c + y * c + x] = (f32::from(p[ch]) - mean[ch]) / std[ch];
-                }
+        let (w, h) = img.dimensions();
+        let (w, h) = (w as usize, h as usize);
+        let mut out = vec![0f32; 3 * w * h];
+        for (x, y, p) in img.enumerate_pixels() {
+            let (x, y) = (x as usize, y as usize);
+            for ch in 0..3 {
+                out[ch * w * h + y * w + x] = (f32::from(p[ch]) - mean[ch]) / std[ch];
             }
         }
         out

@@ -84,3 +84,52 @@ fn effnet_lite0_full_size_with_classifier() {
         2,
     );
 }
+
+#[test]
+fn pretrained_effnet_lite0_logits_match_on_a_photo() {
+    use adapts_builder::check::default_normalization;
+    use adapts_builder::weights::Checkpoint;
+    use adapts_runtime::preprocess::{load_rgb, Preprocess};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let weights = root.join("weights/efficientnet-lite0.pth");
+    assert!(
+        weights.exists(),
+        "{} not found: run scripts/setup.sh",
+        weights.display()
+    );
+    let kind = TrunkKind::EffnetLite0;
+    let trunk = Checkpoint::load(&weights)
+        .unwrap()
+        .build_trunk(kind.arch(), Cut::Classifier)
+        .unwrap();
+    let export = export_trunk(&trunk, 224, &[]).unwrap();
+    let path = std::env::temp_dir().join(format!(
+        "adapts-parity-{}/lite0-pretrained.onnx",
+        std::process::id()
+    ));
+    export.write(&path).unwrap();
+
+    let img = load_rgb(&root.join("tests/data/cat.jpg")).unwrap();
+    let px = Preprocess::imagenet_eval(224, default_normalization(kind)).apply(&img);
+    let x = Tensor::from_vec(px, (1, 3, 224, 224), &Device::Cpu).unwrap();
+    let want = trunk.forward(&mut Eval, &x).unwrap().logits.unwrap();
+    let mut session = OrtSession::load(&path, &SessionConfig::default()).unwrap();
+    let out = session.run(&[(INPUT_NAME, &to_runtime(&x))]).unwrap();
+    let (_, got) = out.iter().find(|(n, _)| n == LOGITS_NAME).unwrap();
+    let want = to_runtime(&want);
+    let err = relative_error(got, &want);
+    assert!(
+        err <= TOLERANCE,
+        "pretrained logits: relative error {err:e}"
+    );
+    let argmax = |t: &adapts_runtime::Tensor| {
+        t.data
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .unwrap()
+    };
+    assert_eq!(argmax(got), argmax(&want));
+}

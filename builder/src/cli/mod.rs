@@ -3,6 +3,9 @@
 mod backbone;
 mod bench_trunk;
 mod export_trunk;
+mod report;
+mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -28,6 +31,12 @@ enum Command {
     ExportTrunk(export_trunk::Args),
     /// Benchmark trunk latency: candle vs ONNX Runtime (and Python onnxruntime when present).
     BenchTrunk(bench_trunk::Args),
+    /// Generate a synthetic MVTec-layout dataset of distinct products with defects.
+    Synth(synth::Args),
+    /// Train products' adapters on normal images and write or extend a bundle.
+    Train(train::Args),
+    /// Routing accuracy and image AUROC per product from a runtime results file.
+    Report(report::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -35,5 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backbone(cmd) => backbone::run(cmd),
         Command::ExportTrunk(args) => export_trunk::run(args),
         Command::BenchTrunk(args) => bench_trunk::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

@@ -8,7 +8,7 @@
 
 use candle_nn::VarBuilder;
 
-use super::{Cut, TrunkOutput};
+use super::Cut;
 use crate::graph::Graph;
 use crate::nn::{BatchNorm2d, Conv2d, ConvSpec, Linear, Padding};
 use crate::Result;
@@ -251,34 +251,41 @@ impl EfficientNetLite {
         &self.config
     }
 
-    pub fn forward<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<TrunkOutput<G::Value>> {
+    /// Stem convolution, BatchNorm, ReLU6: image to the input of the first MBConv block.
+    pub fn stem<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let y = self.stem.forward(g, x)?;
         let y = self.bn0.forward(g, &y)?;
-        let mut y = g.relu6(&y)?;
-        let mut stages = Vec::with_capacity(self.taps.len());
-        for (i, blocks) in self.taps.iter().enumerate() {
-            for block in blocks {
-                y = block.forward(g, &y)?;
-            }
-            stages.push((STAGES[i].to_string(), y.clone()));
+        g.relu6(&y)
+    }
+
+    /// Number of kept taps.
+    pub fn num_stages(&self) -> usize {
+        self.taps.len()
+    }
+
+    /// The MBConv blocks ending at tap `i`, on the previous tap's output.
+    pub fn stage<G: Graph>(&self, g: &mut G, i: usize, x: &G::Value) -> Result<G::Value> {
+        let mut y = x.clone();
+        for block in &self.taps[i] {
+            y = block.forward(g, &y)?;
         }
-        let (pooled, logits) = match &self.head {
+        Ok(y)
+    }
+
+    /// Pooled vector and, when uncut, logits. Uncut, the 1280-channel head conv runs first
+    /// (the stride-32 tap is the last MBConv stage, so the head follows it directly).
+    pub fn head<G: Graph>(&self, g: &mut G, y: &G::Value) -> Result<(G::Value, Option<G::Value>)> {
+        match &self.head {
             Some((conv, bn, fc)) => {
-                // The stride-32 tap is the last MBConv stage, so the head follows it directly.
-                let h = conv.forward(g, &y)?;
+                let h = conv.forward(g, y)?;
                 let h = bn.forward(g, &h)?;
                 let h = g.relu6(&h)?;
                 let pooled = g.global_avg_pool(&h)?;
                 let logits = fc.forward(g, &pooled)?;
-                (pooled, Some(logits))
+                Ok((pooled, Some(logits)))
             }
-            None => (g.global_avg_pool(&y)?, None),
-        };
-        Ok(TrunkOutput {
-            stages,
-            pooled,
-            logits,
-        })
+            None => Ok((g.global_avg_pool(y)?, None)),
+        }
     }
 
     pub fn classifier(&self) -> Option<&Linear> {

@@ -4,6 +4,7 @@
 //! average-pooled vector of the deepest kept stage (the routing vector) and, when uncut, the
 //! classifier logits.
 
+pub mod adapter;
 pub mod efficientnet_lite;
 pub mod wide_resnet;
 
@@ -143,10 +144,66 @@ impl Trunk {
         })
     }
 
+    /// The whole kept trunk: every stage output, the pooled vector and logits when uncut.
     pub fn forward<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<TrunkOutput<G::Value>> {
+        let names = self.arch().stage_names();
+        let mut y = self.stem(g, x)?;
+        let mut stages = Vec::with_capacity(self.num_stages());
+        for (i, name) in names.iter().enumerate().take(self.num_stages()) {
+            y = self.stage(g, i, &y)?;
+            stages.push((name.to_string(), y.clone()));
+        }
+        let (pooled, logits) = self.head(g, &y)?;
+        Ok(TrunkOutput {
+            stages,
+            pooled,
+            logits,
+        })
+    }
+
+    /// Stem, then stages `0..=last`; returns the output of stage `last`.
+    pub fn forward_to<G: Graph>(&self, g: &mut G, x: &G::Value, last: usize) -> Result<G::Value> {
+        let mut y = self.stem(g, x)?;
+        for i in 0..=last {
+            y = self.stage(g, i, &y)?;
+        }
+        Ok(y)
+    }
+
+    pub fn arch(&self) -> Arch {
         match self {
-            Trunk::WideResNet(m) => m.forward(g, x),
-            Trunk::EfficientNetLite(m) => m.forward(g, x),
+            Trunk::WideResNet(m) => Arch::WideResNet(*m.config()),
+            Trunk::EfficientNetLite(m) => Arch::EfficientNetLite(*m.config()),
+        }
+    }
+
+    pub fn num_stages(&self) -> usize {
+        match self {
+            Trunk::WideResNet(m) => m.num_stages(),
+            Trunk::EfficientNetLite(m) => m.num_stages(),
+        }
+    }
+
+    pub fn stem<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
+        match self {
+            Trunk::WideResNet(m) => m.stem(g, x),
+            Trunk::EfficientNetLite(m) => m.stem(g, x),
+        }
+    }
+
+    /// Stage `i` alone, on the output of stage `i - 1` (or of the stem for `i == 0`).
+    pub fn stage<G: Graph>(&self, g: &mut G, i: usize, x: &G::Value) -> Result<G::Value> {
+        match self {
+            Trunk::WideResNet(m) => m.stage(g, i, x),
+            Trunk::EfficientNetLite(m) => m.stage(g, i, x),
+        }
+    }
+
+    /// Pooled vector (and logits when uncut) from the deepest kept stage's output.
+    pub fn head<G: Graph>(&self, g: &mut G, y: &G::Value) -> Result<(G::Value, Option<G::Value>)> {
+        match self {
+            Trunk::WideResNet(m) => m.head(g, y),
+            Trunk::EfficientNetLite(m) => m.head(g, y),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use candle_nn::VarBuilder;
 
-use super::{Cut, TrunkOutput};
+use super::Cut;
 use crate::graph::Graph;
 use crate::nn::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::Result;
@@ -169,28 +169,36 @@ impl WideResNet {
         &self.config
     }
 
-    pub fn forward<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<TrunkOutput<G::Value>> {
+    /// conv1, bn1, ReLU, max pool: image to the input of `layer1`.
+    pub fn stem<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let y = self.conv1.forward(g, x)?;
         let y = self.bn1.forward(g, &y)?;
         let y = g.relu(&y)?;
-        let mut y = g.max_pool2d(&y, 3, 2, 1)?;
-        let mut stages = Vec::with_capacity(self.stages.len());
-        for (i, blocks) in self.stages.iter().enumerate() {
-            for block in blocks {
-                y = block.forward(g, &y)?;
-            }
-            stages.push((STAGES[i].to_string(), y.clone()));
+        g.max_pool2d(&y, 3, 2, 1)
+    }
+
+    /// Number of kept stages.
+    pub fn num_stages(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// Stage `i` (`layer{i+1}`) on the previous stage's output.
+    pub fn stage<G: Graph>(&self, g: &mut G, i: usize, x: &G::Value) -> Result<G::Value> {
+        let mut y = x.clone();
+        for block in &self.stages[i] {
+            y = block.forward(g, &y)?;
         }
-        let pooled = g.global_avg_pool(&y)?;
+        Ok(y)
+    }
+
+    /// Pooled vector and, when uncut, logits from the deepest kept stage's output.
+    pub fn head<G: Graph>(&self, g: &mut G, y: &G::Value) -> Result<(G::Value, Option<G::Value>)> {
+        let pooled = g.global_avg_pool(y)?;
         let logits = match &self.fc {
             Some(fc) => Some(fc.forward(g, &pooled)?),
             None => None,
         };
-        Ok(TrunkOutput {
-            stages,
-            pooled,
-            logits,
-        })
+        Ok((pooled, logits))
     }
 
     pub fn classifier(&self) -> Option<&Linear> {

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use candle_core::{DType, Tensor};
 use prost::Message;
 
-use crate::graph::Graph;
+use crate::graph::{interpolation_matrix, Graph, NORM_EPS};
 use crate::nn::{BatchNorm2d, Conv2d, Linear};
 use crate::{Error, Result};
 use proto::*;
@@ -138,6 +138,78 @@ impl OnnxGraph {
         Ok(name.to_string())
     }
 
+    /// INT8 weight initializer + per-channel scale + `DequantizeLinear` (axis 0). The weight
+    /// tensor must hold `q * scale` exactly; `q` is recovered by rounding.
+    fn dequantized_weight(
+        &mut self,
+        name: &str,
+        weight: &Tensor,
+        scales: &[f32],
+    ) -> Result<String> {
+        let dims = weight.dims().to_vec();
+        let per_channel = weight.elem_count() / dims[0];
+        let values = weight.flatten_all()?.to_vec1::<f32>()?;
+        let mut q = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let s = scales[i / per_channel];
+            let level = (v / s).round();
+            if !(-128.0..=127.0).contains(&level) || (level * s - v).abs() > 1e-6 * v.abs().max(s) {
+                return Err(Error::Onnx(format!(
+                    "{name}.weight[{i}] = {v} is not an INT8 level of scale {s}"
+                )));
+            }
+            q.push(level as i8);
+        }
+        let q_name = format!("{name}.weight_int8");
+        let s_name = format!("{name}.weight_scale");
+        let z_name = format!("{name}.weight_zero_point");
+        self.initializers.push(TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: data_type::INT8,
+            name: q_name.clone(),
+            raw_data: q.iter().map(|&v| v as u8).collect(),
+        });
+        self.initializers.push(TensorProto {
+            dims: vec![scales.len() as i64],
+            data_type: data_type::FLOAT,
+            name: s_name.clone(),
+            raw_data: scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        });
+        self.initializers.push(TensorProto {
+            dims: vec![scales.len() as i64],
+            data_type: data_type::INT8,
+            name: z_name.clone(),
+            raw_data: vec![0u8; scales.len()],
+        });
+        let deq = self.node(
+            "DequantizeLinear",
+            vec![q_name, s_name, z_name],
+            vec![int("axis", 0)],
+            dims,
+        );
+        Ok(deq.name)
+    }
+
+    /// A constant `rows x cols` matrix initializer, built once per name.
+    fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        build: impl FnOnce(usize, usize) -> Vec<f32>,
+    ) -> Result<String> {
+        if self.initializer_names.insert(name.to_string()) {
+            let data = build(rows, cols);
+            self.initializers.push(TensorProto {
+                dims: vec![rows as i64, cols as i64],
+                data_type: data_type::FLOAT,
+                name: name.to_string(),
+                raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            });
+        }
+        Ok(name.to_string())
+    }
+
     fn node(
         &mut self,
         op_type: &str,
@@ -209,6 +281,28 @@ fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
     }
 }
 
+fn same_shape(op: &str, a: &Value, b: &Value) -> Result<()> {
+    if a.shape == b.shape {
+        Ok(())
+    } else {
+        Err(Error::Onnx(format!(
+            "{op} of {} {:?} and {} {:?}",
+            a.name, a.shape, b.name, b.shape
+        )))
+    }
+}
+
+/// Row-major transpose of a `rows x cols` matrix.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
 fn dims4(v: &Value) -> Result<[usize; 4]> {
     v.shape.as_slice().try_into().map_err(|_| {
         Error::Onnx(format!(
@@ -226,10 +320,11 @@ impl Graph for OnnxGraph {
         let [top, left, bottom, right] = conv.pads(h, w);
         let (oh, ow) = conv.output_size(h, w);
         let k = conv.kernel();
-        let mut inputs = vec![
-            x.name.clone(),
-            self.initializer(&format!("{}.weight", conv.name), &conv.weight)?,
-        ];
+        let weight = match &conv.int8_scales {
+            Some(scales) => self.dequantized_weight(&conv.name, &conv.weight, scales)?,
+            None => self.initializer(&format!("{}.weight", conv.name), &conv.weight)?,
+        };
+        let mut inputs = vec![x.name.clone(), weight];
         if let Some(b) = &conv.bias {
             inputs.push(self.initializer(&format!("{}.bias", conv.name), b)?);
         }
@@ -299,12 +394,7 @@ impl Graph for OnnxGraph {
     }
 
     fn add(&mut self, a: &Value, b: &Value) -> Result<Value> {
-        if a.shape != b.shape {
-            return Err(Error::Onnx(format!(
-                "Add of {} {:?} and {} {:?}",
-                a.name, a.shape, b.name, b.shape
-            )));
-        }
+        same_shape("Add", a, b)?;
         Ok(self.node(
             "Add",
             vec![a.name.clone(), b.name.clone()],
@@ -325,6 +415,89 @@ impl Graph for OnnxGraph {
                 ints("pads", &[pad, pad, pad, pad]),
             ],
             vec![n, c, out(h), out(w)],
+        ))
+    }
+
+    fn sub(&mut self, a: &Value, b: &Value) -> Result<Value> {
+        same_shape("Sub", a, b)?;
+        Ok(self.node(
+            "Sub",
+            vec![a.name.clone(), b.name.clone()],
+            vec![],
+            a.shape.clone(),
+        ))
+    }
+
+    fn mul(&mut self, a: &Value, b: &Value) -> Result<Value> {
+        same_shape("Mul", a, b)?;
+        Ok(self.node(
+            "Mul",
+            vec![a.name.clone(), b.name.clone()],
+            vec![],
+            a.shape.clone(),
+        ))
+    }
+
+    fn l2_normalize_channels(&mut self, x: &Value) -> Result<Value> {
+        let [n, _, h, w] = dims4(x)?;
+        let norm = self.node(
+            "ReduceL2",
+            vec![x.name.clone()],
+            vec![ints("axes", &[1]), int("keepdims", 1)],
+            vec![n, 1, h, w],
+        );
+        let eps = self.scalar("const.norm_eps", NORM_EPS)?;
+        let floor = self.node("Max", vec![norm.name, eps], vec![], vec![n, 1, h, w]);
+        Ok(self.node(
+            "Div",
+            vec![x.name.clone(), floor.name],
+            vec![],
+            x.shape.clone(),
+        ))
+    }
+
+    fn sum_square_channels(&mut self, x: &Value) -> Result<Value> {
+        let [n, _, h, w] = dims4(x)?;
+        Ok(self.node(
+            "ReduceSumSquare",
+            vec![x.name.clone()],
+            vec![ints("axes", &[1]), int("keepdims", 1)],
+            vec![n, 1, h, w],
+        ))
+    }
+
+    fn resize_bilinear(&mut self, x: &Value, height: usize, width: usize) -> Result<Value> {
+        let [n, c, h, w] = dims4(x)?;
+        if (h, w) == (height, width) {
+            return Ok(x.clone());
+        }
+        let rows = self.matrix(&format!("resize.rows_{height}x{h}"), height, h, |o, i| {
+            interpolation_matrix(o, i)
+        })?;
+        let cols_t = self.matrix(&format!("resize.cols_t_{w}x{width}"), w, width, |i, o| {
+            transpose(&interpolation_matrix(o, i), o, i)
+        })?;
+        let y = self.node(
+            "MatMul",
+            vec![rows, x.name.clone()],
+            vec![],
+            vec![n, c, height, w],
+        );
+        Ok(self.node(
+            "MatMul",
+            vec![y.name, cols_t],
+            vec![],
+            vec![n, c, height, width],
+        ))
+    }
+
+    fn max_per_image(&mut self, x: &Value) -> Result<Value> {
+        let axes: Vec<usize> = (1..x.shape.len()).collect();
+        Ok(self.node(
+            "ReduceMax",
+            vec![x.name.clone()],
+            vec![ints("axes", &axes), int("keepdims", 0)],
+            vec![x.shape[0]],
         ))
     }
 

@@ -1,19 +1,21 @@
 //! The command line: argument definitions, one module per subcommand, and the exit-code
 //! contract. Each subcommand module turns its arguments into library calls and prints.
 
+mod info;
 mod probe;
+mod run;
 
 use clap::{Parser, Subcommand};
 
-/// Exit status for any error: bad arguments, missing ONNX Runtime library or model, failed
-/// inference. Matches clap's own status for usage errors.
+/// Exit status for any setup error: bad arguments, missing ONNX Runtime library, bundle or
+/// model not found, corrupted or not loadable. Matches clap's own status for usage errors.
 pub const EXIT_ERROR: u8 = 2;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  2  error: invalid arguments, ONNX Runtime library or model not found or not loadable,
-     inference failed (the message on stderr says which)
+  0  success; for `run`, also when frames are FAIL (a verdict, written to the results file)
+  2  error: invalid arguments, ONNX Runtime library, bundle or model not found, corrupted or
+     not loadable, results not writable (the message on stderr says which)
 
 ONNX Runtime is loaded at run time from $ORT_DYLIB_PATH if set, else from
 vendor/onnxruntime/libonnxruntime.so in the current directory or one of its parents
@@ -29,6 +31,10 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Judge every frame of a source with a bundle: one JSON line per frame.
+    Run(run::RunArgs),
+    /// Verify a bundle and show its trunk, preset, products and footprint.
+    Info(info::InfoArgs),
     /// Show the ONNX Runtime library in use and a model's inputs and outputs.
     Probe(probe::ProbeArgs),
 }
@@ -36,6 +42,8 @@ enum Command {
 /// Runs the chosen subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
+        Command::Run(run_args) => run::handle(&run_args),
+        Command::Info(info_args) => info::handle(&info_args),
         Command::Probe(probe_args) => probe::handle(&probe_args),
     }
 }

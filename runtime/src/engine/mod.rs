@@ -3,17 +3,42 @@
 //! An engine loads one graph, describes its inputs and outputs, and runs it on [`Tensor`]s
 //! addressed by tensor name. ONNX Runtime on the CPU ([`OrtSession`]) is the engine available
 //! everywhere; the description types here ([`TensorInfo`], [`SessionConfig`]) are shared by
-//! every engine.
-//!
-//! [`Tensor`]: crate::Tensor
+//! every engine, and the per-frame pipeline drives every engine through [`GraphRunner`].
 
+#[cfg(test)]
+pub(crate) mod fake;
 mod ort;
 
 pub use self::ort::OrtSession;
 
 use serde::Serialize;
 
-use crate::error::ShapeSpec;
+use crate::error::{Result, ShapeSpec};
+use crate::tensor::Tensor;
+
+/// One loaded graph that can be run: what the pipeline needs from an engine.
+pub trait GraphRunner {
+    /// Runs the graph on named inputs and returns every output by name.
+    fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>>;
+}
+
+impl GraphRunner for OrtSession {
+    fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        OrtSession::run(self, inputs)
+    }
+}
+
+impl<T: GraphRunner + ?Sized> GraphRunner for &mut T {
+    fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        (**self).run(inputs)
+    }
+}
+
+impl<T: GraphRunner + ?Sized> GraphRunner for Box<T> {
+    fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        (**self).run(inputs)
+    }
+}
 
 /// Name, element type and declared shape of one graph input or output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -4,5 +4,6 @@
 //! `ORT_DYLIB_PATH`; without the library they fail with the runtime's own message saying so.
 
 mod cli_probe;
+mod cli_run;
 mod engine_ort;
 mod fixture;

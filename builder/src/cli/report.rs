@@ -1,0 +1,145 @@
+//! `adapts-builder report`: routing accuracy and image AUROC of a runtime results file.
+//!
+//! Frame ids must read `<product>/<kind>/<file>` (kind `good` or a defect type): the layout
+//! of an MVTec test folder per product, which is how `make demo` lays out its mixed test set.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use adapts_builder::metrics::auroc;
+use anyhow::Context;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// results.jsonl written by `adapts-runtime run`.
+    #[arg(long)]
+    results: PathBuf,
+    /// Print a JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct ProductReport {
+    images: usize,
+    anomalous: usize,
+    /// Fraction routed to this product (trained products) or rejected as unknown (others).
+    routing_accuracy: f64,
+    unknown_rejections: usize,
+    /// Image AUROC of score / threshold (None when a class is missing).
+    image_auroc: Option<f64>,
+    /// Frames whose verdict matched the ground truth.
+    verdict_accuracy: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.results)
+        .with_context(|| format!("reading {}", args.results.display()))?;
+    struct Row {
+        product: String,
+        anomalous: bool,
+        routed: Option<String>,
+        unknown: bool,
+        ratio: f32,
+        fail: bool,
+    }
+    let mut rows = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {}: not JSON", args.results.display(), i + 1))?;
+        let id = v["image"].as_str().unwrap_or_default();
+        let parts: Vec<&str> = id.split('/').collect();
+        if parts.len() < 3 {
+            anyhow::bail!(
+                "{}: line {}: frame id `{id}` is not <product>/<kind>/<file>",
+                args.results.display(),
+                i + 1
+            );
+        }
+        let reason = v["reason"].as_str().unwrap_or_default();
+        rows.push(Row {
+            product: parts[0].to_string(),
+            anomalous: parts[1] != "good",
+            routed: v["product"].as_str().map(str::to_string),
+            unknown: reason == "unknown_product",
+            ratio: v["ratio"].as_f64().map_or(f32::INFINITY, |r| r as f32),
+            fail: v["verdict"] == "FAIL",
+        });
+    }
+    let trained: std::collections::HashSet<String> =
+        rows.iter().filter_map(|r| r.routed.clone()).collect();
+    let mut report: BTreeMap<String, ProductReport> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+    for r in &rows {
+        groups.entry(r.product.clone()).or_default().push(r);
+    }
+    let (mut routed_ok, mut routed_total) = (0usize, 0usize);
+    for (product, group) in &groups {
+        let known = trained.contains(product);
+        let correct = group
+            .iter()
+            .filter(|r| {
+                if known {
+                    r.routed.as_deref() == Some(product.as_str())
+                } else {
+                    r.unknown
+                }
+            })
+            .count();
+        if known {
+            routed_ok += correct;
+            routed_total += group.len();
+        }
+        let scores: Vec<f32> = group.iter().map(|r| r.ratio).collect();
+        let labels: Vec<bool> = group.iter().map(|r| r.anomalous).collect();
+        report.insert(
+            product.clone(),
+            ProductReport {
+                images: group.len(),
+                anomalous: labels.iter().filter(|&&l| l).count(),
+                routing_accuracy: correct as f64 / group.len() as f64,
+                unknown_rejections: group.iter().filter(|r| r.unknown).count(),
+                image_auroc: if known { auroc(&scores, &labels) } else { None },
+                verdict_accuracy: group.iter().filter(|r| r.fail == r.anomalous).count() as f64
+                    / group.len() as f64,
+            },
+        );
+    }
+    let overall = if routed_total > 0 {
+        routed_ok as f64 / routed_total as f64
+    } else {
+        0.0
+    };
+    if args.json {
+        let out = serde_json::json!({ "routing_accuracy": overall, "products": report });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{:<16} {:>6} {:>6} {:>9} {:>8} {:>11} {:>9}",
+            "product", "images", "defect", "routing", "unknown", "image AUROC", "verdicts"
+        );
+        for (name, r) in &report {
+            println!(
+                "{:<16} {:>6} {:>6} {:>8.1}% {:>8} {:>11} {:>8.1}%",
+                name,
+                r.images,
+                r.anomalous,
+                100.0 * r.routing_accuracy,
+                r.unknown_rejections,
+                r.image_auroc.map_or("-".into(), |a| format!("{a:.4}")),
+                100.0 * r.verdict_accuracy
+            );
+        }
+        println!(
+            "routing accuracy over trained products: {:.2}% ({routed_ok}/{routed_total})",
+            100.0 * overall
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

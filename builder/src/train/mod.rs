@@ -1,0 +1,299 @@
+//! Training one task (product): adapters on normal images with synthetic anomalies, then
+//! its routing prototype, routing radius and score threshold from held-out normal images.
+//!
+//! Loss = STFPM on clean images + segmentation (focal gamma 4 + L1) on augmented images;
+//! SGD with a cosine learning-rate schedule (DESIGN.md section 3). Test images are never
+//! seen here: the threshold comes from a validation split of the normal training images and
+//! synthetic anomalies made from them.
+
+pub mod calibrate;
+pub mod job;
+pub mod loss;
+pub mod plan;
+pub mod score;
+pub mod student;
+pub mod teacher;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use adapts_runtime::preprocess::{load_rgb, Preprocess};
+use candle_core::{Device, Tensor};
+use candle_nn::{Optimizer, SGD};
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::anomaly::AnomalySynth;
+use crate::graph::interpolation_matrix;
+use crate::models::adapter::Adapter;
+use crate::models::Trunk;
+use crate::{Error, Result};
+use plan::Plan;
+use student::{FrozenEngine, Student};
+use teacher::{Teacher, TeacherBatch};
+
+/// Optimisation settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub lr: f64,
+    pub lr_min: f64,
+    /// Fraction of normal images held out for thresholds (at least 2 images).
+    pub val_fraction: f64,
+    pub frozen_engine: FrozenEngine,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 8,
+            seed: 0,
+            lr: 0.1,
+            lr_min: 0.001,
+            val_fraction: 0.15,
+            frozen_engine: FrozenEngine::InputGradOnly,
+            progress: true,
+        }
+    }
+}
+
+/// What training one task produces.
+pub struct TrainedTask {
+    pub name: String,
+    pub adapters: Vec<Adapter>,
+    pub calibration: calibrate::Calibration,
+    pub train_images: usize,
+    pub val_images: usize,
+    pub train_seconds: f64,
+    /// Training images (clean + augmented counted once) per second, excluding the cache pass.
+    pub images_per_second: f64,
+    pub final_loss: (f32, f32),
+}
+
+/// Loads images as `size x size` RGB (the network input, full frame), in parallel.
+pub fn load_images(paths: &[PathBuf], pre: &Preprocess) -> Result<Vec<RgbImage>> {
+    paths
+        .par_iter()
+        .map(|p| Ok(pre.resize(&load_rgb(p)?)))
+        .collect()
+}
+
+/// Normalised `[N, 3, S, S]` tensor from `S x S` images.
+pub fn to_input(images: &[&RgbImage], pre: &Preprocess) -> Result<Tensor> {
+    let s = pre.crop as usize;
+    let data: Vec<f32> = images
+        .par_iter()
+        .flat_map(|img| pre.normalize(img))
+        .collect();
+    Ok(Tensor::from_vec(
+        data,
+        (images.len(), 3, s, s),
+        &Device::Cpu,
+    )?)
+}
+
+/// Splits normal images into train and validation deterministically.
+pub fn split(
+    paths: &[PathBuf],
+    val_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    if paths.len() < 5 {
+        return Err(Error::Invalid(format!(
+            "{} normal images: at least 5 are needed (training plus a validation split)",
+            paths.len()
+        )));
+    }
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ SPLIT_SALT));
+    let n_val = ((paths.len() as f64 * val_fraction).round() as usize).clamp(2, paths.len() - 3);
+    let mut val: Vec<PathBuf> = order[..n_val].iter().map(|&i| paths[i].clone()).collect();
+    let mut train: Vec<PathBuf> = order[n_val..].iter().map(|&i| paths[i].clone()).collect();
+    val.sort();
+    train.sort();
+    Ok((train, val))
+}
+
+/// Mixed into the seed so the split does not share a random stream with training.
+const SPLIT_SALT: u64 = 0x5eed_5911;
+
+/// Mask `[S*S]` resized to `h x w` with the same bilinear matrices, binarised at 0.5.
+fn mask_target(masks: &[Vec<f32>], size: usize, h: usize, w: usize) -> Result<Tensor> {
+    let n = masks.len();
+    let flat: Vec<f32> = masks.iter().flatten().copied().collect();
+    let m = Tensor::from_vec(flat, (n, 1, size, size), &Device::Cpu)?;
+    let rows = Tensor::from_vec(interpolation_matrix(h, size), (h, size), &Device::Cpu)?;
+    let cols = Tensor::from_vec(interpolation_matrix(w, size), (w, size), &Device::Cpu)?;
+    let r = rows.broadcast_matmul(&m)?.broadcast_matmul(&cols.t()?)?;
+    Ok(r.ge(0.5f32)?.to_dtype(candle_core::DType::F32)?)
+}
+
+/// Everything `train_task` needs besides the images.
+pub struct TaskSetup<'a> {
+    pub trunk: &'a Trunk,
+    pub plan: &'a Plan,
+    pub preprocess: Preprocess,
+    pub synth: &'a AnomalySynth,
+    pub stage_names: Vec<&'static str>,
+}
+
+/// Trains one task on `train` and calibrates it on `val` (both normal images).
+pub fn train_task(
+    name: &str,
+    setup: &TaskSetup,
+    teacher: &mut Teacher,
+    train: &[RgbImage],
+    val: &[RgbImage],
+    config: &TrainConfig,
+) -> Result<TrainedTask> {
+    let started = Instant::now();
+    let plan = setup.plan;
+    let size = setup.preprocess.crop as usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let bs = config.batch_size.max(1);
+
+    // Teacher features of clean images never change: compute them once.
+    let mut cache: Vec<TeacherBatch> = Vec::new();
+    for chunk in train.chunks(bs) {
+        let refs: Vec<&RgbImage> = chunk.iter().collect();
+        cache.push(teacher.run(&to_input(&refs, &setup.preprocess)?)?);
+    }
+    let channels: Vec<usize> = plan
+        .adapted
+        .iter()
+        .map(|&k| cache[0].stages[k - plan.first()].dim(1))
+        .collect::<candle_core::Result<_>>()?;
+    let mut student = Student::new(plan, &channels, &mut rng)?;
+    let mut opt = SGD::new(student.vars(), config.lr)?;
+    let adapted_idx: Vec<usize> = plan.adapted.iter().map(|&k| k - plan.first()).collect();
+
+    let steps_per_epoch = train.len().div_ceil(bs);
+    let total_steps = (config.epochs * steps_per_epoch).max(1);
+    let bar = if config.progress {
+        ProgressBar::new(total_steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} {bar:25} {pos}/{len} {msg} [{elapsed}<{eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(name.to_string());
+    let train_start = Instant::now();
+    let mut step = 0usize;
+    let mut last = (0f32, 0f32);
+    for epoch in 0..config.epochs {
+        // Batches keep the cache's grouping; their order changes every epoch.
+        let mut order: Vec<usize> = (0..cache.len()).collect();
+        order.shuffle(&mut rng);
+        for &b in &order {
+            let lr = config.lr_min
+                + 0.5
+                    * (config.lr - config.lr_min)
+                    * (1.0 + (std::f64::consts::PI * step as f64 / total_steps as f64).cos());
+            opt.set_learning_rate(lr);
+            let clean = &cache[b];
+            let images = &train[b * bs..(b * bs + bs).min(train.len())];
+            let synthetic: Vec<_> = images
+                .iter()
+                .map(|img| setup.synth.apply(img, &mut rng))
+                .collect();
+            let aug_refs: Vec<&RgbImage> = synthetic.iter().map(|s| &s.image).collect();
+            let aug = teacher.run(&to_input(&aug_refs, &setup.preprocess)?)?;
+            let n = images.len();
+            let t_all: Vec<Tensor> = clean
+                .stages
+                .iter()
+                .zip(&aug.stages)
+                .map(|(c, a)| Tensor::cat(&[c, a], 0))
+                .collect::<candle_core::Result<_>>()?;
+            let s_all = student.forward(setup.trunk, plan, &t_all[0], config.frozen_engine)?;
+            let t_adapted: Vec<&Tensor> = adapted_idx.iter().map(|&i| &t_all[i]).collect();
+            let (mut tc, mut sc, mut ta, mut sa) = (vec![], vec![], vec![], vec![]);
+            for (t, s) in t_adapted.iter().zip(&s_all) {
+                tc.push(t.narrow(0, 0, n)?);
+                sc.push(s.narrow(0, 0, n)?);
+                ta.push(t.narrow(0, n, n)?);
+                sa.push(s.narrow(0, n, n)?);
+            }
+            let stfpm = loss::stfpm(&tc, &sc)?;
+            let p = student.segment(&ta, &sa)?;
+            let (_, _, h0, w0) = p.dims4()?;
+            let masks: Vec<Vec<f32>> = synthetic.into_iter().map(|s| s.mask).collect();
+            let target = mask_target(&masks, size, h0, w0)?;
+            let seg = loss::focal_l1(&p, &target, 4.0)?;
+            let total = (&stfpm + &seg)?;
+            opt.backward_step(&total)?;
+            last = (stfpm.to_scalar::<f32>()?, seg.to_scalar::<f32>()?);
+            step += 1;
+            let ips = (step * bs) as f64 / train_start.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "epoch {}/{} stfpm {:.4} seg {:.4} {:.1} img/s",
+                epoch + 1,
+                config.epochs,
+                last.0,
+                last.1,
+                ips
+            ));
+            bar.inc(1);
+        }
+    }
+    let train_secs = train_start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let mut adapters = student.deployable(
+        &plan
+            .adapted
+            .iter()
+            .map(|&k| setup.stage_names[k])
+            .collect::<Vec<_>>(),
+    )?;
+    if plan.precision == adapts_runtime::bundle::manifest::Precision::Int8 {
+        for a in &mut adapters {
+            calibrate::quantize_adapter(a)?;
+        }
+    }
+    let pooled: Vec<Tensor> = cache.iter().map(|c| c.pooled.clone()).collect();
+    let pooled = Tensor::cat(&pooled, 0)?;
+    let calibration = calibrate::calibrate(setup, &adapters, &pooled, val, config.seed)?;
+    let processed = step * bs;
+    Ok(TrainedTask {
+        name: name.to_string(),
+        adapters,
+        calibration,
+        train_images: train.len(),
+        val_images: val.len(),
+        train_seconds: started.elapsed().as_secs_f64(),
+        images_per_second: if train_secs > 0.0 {
+            processed as f64 / train_secs
+        } else {
+            0.0
+        },
+        final_loss: last,
+    })
+}
+
+/// Scores images in batches through the deployable pipeline (candle).
+pub fn score_images(
+    setup: &TaskSetup,
+    adapters: &[Adapter],
+    images: &[&RgbImage],
+    batch: usize,
+) -> Result<Vec<score::Scored>> {
+    images
+        .chunks(batch.max(1))
+        .map(|chunk| {
+            let x = to_input(chunk, &setup.preprocess)?;
+            score::score_batch(setup.trunk, setup.plan, adapters, &x)
+        })
+        .collect()
+}

@@ -1,0 +1,234 @@
+//! Consistency rules a manifest must satisfy before a bundle is loaded or written: every graph
+//! the data flow needs is listed (and so checksummed) in `files`, stage lists agree with each
+//! other, and every task fits the routing and adapter layout.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::manifest::{Manifest, MANIFEST_FILE};
+use crate::error::{Error, Result};
+
+impl Manifest {
+    /// Checks the manifest's internal consistency; `origin` (bundle directory or manifest
+    /// file) only names it in the error, which lists every problem found.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidBundle {
+                path: origin.to_path_buf(),
+                reason: problems.join("; "),
+            })
+        }
+    }
+
+    /// Name of the stage the trunk graph ends with (the first adapted stage).
+    pub fn trunk_output(&self) -> Option<&str> {
+        self.adapted.first().map(|s| s.name.as_str())
+    }
+
+    /// Name of the last stage on the teacher path, whose `pooled` output is the routing
+    /// vector.
+    pub fn last_teacher_stage(&self) -> Option<&str> {
+        match self.later_stages.last() {
+            Some(stage) => Some(stage.name.as_str()),
+            None => self.trunk_output(),
+        }
+    }
+
+    /// Index of the task called `name`.
+    pub fn task_index(&self, name: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t.name == name)
+    }
+
+    /// Sum of the sizes of every listed file (the bundle's footprint without the manifest).
+    pub fn files_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Every problem with the manifest, in a stable order; empty when it is consistent.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut problem = |text: String| problems.push(text);
+
+        if self.trunk.input_size == 0 {
+            problem("trunk input size is 0".into());
+        }
+
+        // Stages.
+        if self.adapted.is_empty() {
+            problem("no adapted stages".into());
+        }
+        let mut stage_names = HashSet::new();
+        for stage in &self.adapted {
+            if !stage_names.insert(stage.name.as_str()) {
+                problem(format!("adapted stage `{}` is listed twice", stage.name));
+            }
+            if stage.channels == 0 || stage.height == 0 || stage.width == 0 {
+                problem(format!(
+                    "adapted stage `{}` has an empty shape {}x{}x{}",
+                    stage.name, stage.channels, stage.height, stage.width
+                ));
+            }
+        }
+        let mut later_names = HashSet::new();
+        for stage in &self.later_stages {
+            if !later_names.insert(stage.name.as_str()) {
+                problem(format!("later stage `{}` is listed twice", stage.name));
+            }
+            if Some(stage.name.as_str()) == self.trunk_output() {
+                problem(format!(
+                    "later stage `{}` is the trunk's own output stage",
+                    stage.name
+                ));
+            }
+        }
+        let expected_adapted: Vec<&str> = self
+            .trunk_output()
+            .into_iter()
+            .chain(
+                self.later_stages
+                    .iter()
+                    .filter(|s| s.adapted)
+                    .map(|s| s.name.as_str()),
+            )
+            .collect();
+        let adapted: Vec<&str> = self.adapted.iter().map(|s| s.name.as_str()).collect();
+        if !self.adapted.is_empty() && adapted != expected_adapted {
+            problem(format!(
+                "adapted stages {adapted:?} do not match the trunk output followed by the \
+                 adapted later stages {expected_adapted:?}"
+            ));
+        }
+        if let Some(last) = self.last_teacher_stage() {
+            if self.routing_stage != last {
+                problem(format!(
+                    "routing stage `{}` is not the last stage on the teacher path (`{last}`)",
+                    self.routing_stage
+                ));
+            }
+        }
+        if self.routing_dim == 0 {
+            problem("routing dimension is 0".into());
+        }
+
+        // Files.
+        let mut listed = HashSet::new();
+        for file in &self.files {
+            if let Err(why) = check_rel_path(&file.path) {
+                problem(format!("file path `{}` {why}", file.path));
+            }
+            if !listed.insert(file.path.as_str()) {
+                problem(format!("file `{}` is listed twice", file.path));
+            }
+            if file.sha256.len() != 64
+                || !file
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                problem(format!(
+                    "file `{}` has a malformed sha256 `{}`",
+                    file.path, file.sha256
+                ));
+            }
+        }
+
+        // Graphs: each listed in `files`, none used twice.
+        let mut graphs: Vec<(String, &str)> = vec![
+            ("trunk graph".into(), self.trunk_graph.as_str()),
+            ("head graph".into(), self.head_graph.as_str()),
+        ];
+        for stage in &self.later_stages {
+            graphs.push((format!("graph of stage `{}`", stage.name), &stage.graph));
+        }
+        for task in &self.tasks {
+            for (i, adapter) in task.adapters.iter().enumerate() {
+                graphs.push((format!("adapter {i} of task `{}`", task.name), adapter));
+            }
+        }
+        let mut used = HashSet::new();
+        for (role, path) in &graphs {
+            if !listed.contains(path) {
+                problem(format!("{role} `{path}` is not listed in files"));
+            }
+            if !used.insert(*path) {
+                problem(format!(
+                    "{role} `{path}` is used by more than one graph role"
+                ));
+            }
+        }
+
+        // Tasks.
+        let mut task_names = HashSet::new();
+        for task in &self.tasks {
+            if task.name.is_empty() {
+                problem("a task has an empty name".into());
+            }
+            if !task_names.insert(task.name.as_str()) {
+                problem(format!("task name `{}` is used twice", task.name));
+            }
+            if task.prototype.len() != self.routing_dim {
+                problem(format!(
+                    "task `{}` has a prototype of length {}, expected routing dimension {}",
+                    task.name,
+                    task.prototype.len(),
+                    self.routing_dim
+                ));
+            }
+            if task.prototype.iter().any(|v| !v.is_finite()) {
+                problem(format!(
+                    "task `{}` has a non-finite prototype value",
+                    task.name
+                ));
+            }
+            // An infinite radius (never unknown) is allowed.
+            if task.routing_radius.is_nan() || task.routing_radius < 0.0 {
+                problem(format!(
+                    "task `{}` has routing radius {}, expected >= 0",
+                    task.name, task.routing_radius
+                ));
+            }
+            if !(task.threshold.is_finite() && task.threshold > 0.0) {
+                problem(format!(
+                    "task `{}` has score threshold {}, expected a finite value > 0",
+                    task.name, task.threshold
+                ));
+            }
+            if task.adapters.len() != self.adapted.len() {
+                problem(format!(
+                    "task `{}` has {} adapter graphs for {} adapted stages",
+                    task.name,
+                    task.adapters.len(),
+                    self.adapted.len()
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Checks that `path` is a safe bundle-relative path: `/`-separated, non-empty components,
+/// no `.` or `..`, not absolute, no backslashes, and not the manifest itself.
+pub(crate) fn check_rel_path(path: &str) -> std::result::Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("is empty");
+    }
+    if path.starts_with('/') {
+        return Err("is absolute");
+    }
+    if path.contains('\\') || path.contains('\0') {
+        return Err("contains a backslash or NUL");
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err("has an empty, `.` or `..` component");
+    }
+    if path == MANIFEST_FILE {
+        return Err("is the manifest itself");
+    }
+    Ok(())
+}

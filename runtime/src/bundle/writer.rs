@@ -1,0 +1,223 @@
+//! Writing a bundle: files first, each atomically, then the manifest, which is the commit
+//! point. A crash before the manifest is written leaves the previous bundle (if any) valid;
+//! appending never touches a file of the existing bundle, so earlier tasks stay
+//! byte-identical.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::codec::{encode_manifest, read_manifest};
+use super::manifest::{FileEntry, Manifest, MANIFEST_FILE};
+use super::validate::check_rel_path;
+use super::{join_rel, sha256_hex, Bundle};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// Writes a new bundle or appends tasks to an existing one.
+///
+/// ```no_run
+/// # fn main() -> adapts_runtime::Result<()> {
+/// # fn build_manifest() -> adapts_runtime::bundle::Manifest { unimplemented!() }
+/// use std::path::Path;
+/// use adapts_runtime::bundle::BundleWriter;
+///
+/// let mut writer = BundleWriter::create(Path::new("bundle"))?;
+/// writer.add_file("trunk.onnx", b"...")?;
+/// // ... head, stages, every task's adapters ...
+/// let manifest = writer.finish(build_manifest())?; // `files` is filled in here
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct BundleWriter {
+    dir: PathBuf,
+    /// Append mode: the verified manifest of the bundle being extended.
+    base: Option<Manifest>,
+    /// Create mode over an existing bundle: its manifest, whose files the new bundle no longer
+    /// lists are removed once the new manifest is committed.
+    replaced: Option<Manifest>,
+    added: Vec<FileEntry>,
+}
+
+impl BundleWriter {
+    /// Starts a new bundle in `dir`, which may be missing, empty, or an existing bundle (which
+    /// is replaced when [`finish`](Self::finish) commits). A non-empty directory without a
+    /// bundle manifest is refused, so a typo in `--out` cannot clobber unrelated files.
+    pub fn create(dir: &Path) -> Result<Self> {
+        let mut replaced = None;
+        match std::fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(Error::BundleWrite {
+                    path: dir.to_path_buf(),
+                    reason: "exists and is not a directory".into(),
+                })
+            }
+            Ok(_) => {
+                let manifest_path = dir.join(MANIFEST_FILE);
+                if manifest_path.exists() {
+                    // An unreadable old manifest is still replaced; only the clean-up of its
+                    // files is skipped.
+                    replaced = read_manifest(&manifest_path).ok();
+                } else {
+                    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+                    if entries.next().is_some() {
+                        return Err(Error::BundleWrite {
+                            path: dir.to_path_buf(),
+                            reason: format!(
+                                "the directory is not empty and holds no {MANIFEST_FILE}; \
+                                 refusing to write a bundle over unrelated files"
+                            ),
+                        });
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            base: None,
+            replaced,
+            added: Vec::new(),
+        })
+    }
+
+    /// Opens the existing bundle in `dir` for adding tasks; it is fully verified first
+    /// ([`Bundle::open`]). Its files can not be overwritten.
+    pub fn append(dir: &Path) -> Result<Self> {
+        let bundle = Bundle::open(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            base: Some(bundle.into_manifest()),
+            replaced: None,
+            added: Vec::new(),
+        })
+    }
+
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// In append mode, the manifest of the bundle being extended (start the new manifest from
+    /// a clone of it and push the new tasks).
+    pub fn base(&self) -> Option<&Manifest> {
+        self.base.as_ref()
+    }
+
+    /// Files written so far by this writer.
+    pub fn added(&self) -> &[FileEntry] {
+        &self.added
+    }
+
+    /// Writes one file atomically at the bundle-relative, `/`-separated `rel_path` and returns
+    /// its entry. Refused: an unsafe path, a path already added, and in append mode any file
+    /// of the existing bundle.
+    pub fn add_file(&mut self, rel_path: &str, bytes: &[u8]) -> Result<FileEntry> {
+        let refuse = |reason: String| Error::BundleWrite {
+            path: join_rel(&self.dir, rel_path),
+            reason,
+        };
+        check_rel_path(rel_path).map_err(|why| refuse(format!("the path {why}")))?;
+        if self
+            .base
+            .as_ref()
+            .is_some_and(|m| m.files.iter().any(|f| f.path == rel_path))
+        {
+            return Err(refuse(
+                "the file belongs to the existing bundle, and appending never overwrites \
+                 an earlier file"
+                    .into(),
+            ));
+        }
+        if self.added.iter().any(|f| f.path == rel_path) {
+            return Err(refuse("the file was already added".into()));
+        }
+        write_atomic(&join_rel(&self.dir, rel_path), bytes)?;
+        let entry = FileEntry {
+            path: rel_path.to_owned(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        };
+        self.added.push(entry.clone());
+        Ok(entry)
+    }
+
+    /// Commits the bundle: sets `manifest.files` (whatever it held is replaced) to the
+    /// existing bundle's entries (append mode) followed by the files added here, checks the
+    /// manifest, and writes it atomically. In append mode the shared part (trunk, stages,
+    /// graphs, routing) and every earlier task must be unchanged, earlier tasks first and in
+    /// order. Returns the manifest as written.
+    pub fn finish(self, mut manifest: Manifest) -> Result<Manifest> {
+        let mut files = self
+            .base
+            .as_ref()
+            .map(|b| b.files.clone())
+            .unwrap_or_default();
+        files.extend(self.added.iter().cloned());
+        manifest.files = files;
+        if let Some(base) = &self.base {
+            check_append(base, &manifest, &self.dir)?;
+        }
+        manifest.validate(&self.dir)?;
+        let bytes = encode_manifest(&manifest)?;
+        write_atomic(&self.dir.join(MANIFEST_FILE), &bytes)?;
+        if let Some(old) = &self.replaced {
+            self.remove_unlisted(old, &manifest);
+        }
+        Ok(manifest)
+    }
+
+    /// After a replacement commit: removes the old bundle's files the new one does not list.
+    fn remove_unlisted(&self, old: &Manifest, new: &Manifest) {
+        let kept: HashSet<&str> = new.files.iter().map(|f| f.path.as_str()).collect();
+        for file in &old.files {
+            if kept.contains(file.path.as_str()) || check_rel_path(&file.path).is_err() {
+                continue;
+            }
+            let path = join_rel(&self.dir, &file.path);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!(
+                    "cannot remove {} of the replaced bundle: {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
+
+/// Append rules: the shared part is unchanged and the earlier tasks come first, unchanged.
+fn check_append(base: &Manifest, new: &Manifest, dir: &Path) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::BundleWrite {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "appending must not change the existing bundle's {what}; earlier tasks were \
+                 trained against it"
+            ),
+        })
+    };
+    if new.trunk != base.trunk {
+        return refuse("trunk");
+    }
+    if new.preset != base.preset || new.adapted != base.adapted {
+        return refuse("preset or adapted stages");
+    }
+    if new.later_stages != base.later_stages {
+        return refuse("later stages");
+    }
+    if new.trunk_graph != base.trunk_graph || new.head_graph != base.head_graph {
+        return refuse("trunk or head graph");
+    }
+    if new.routing_stage != base.routing_stage || new.routing_dim != base.routing_dim {
+        return refuse("routing stage");
+    }
+    if new.tasks.len() < base.tasks.len() || new.tasks[..base.tasks.len()] != base.tasks[..] {
+        return refuse("earlier tasks (they must come first, unchanged)");
+    }
+    Ok(())
+}

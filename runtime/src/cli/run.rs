@@ -1,0 +1,304 @@
+//! `adapts-runtime run`: judge every frame of a source with a bundle and write one JSON line
+//! per frame, heatmaps for rejected parts, and a summary on stderr.
+//!
+//! Every frame yields exactly one line, also when it cannot be read (FAIL, reason `error`).
+//! The results file is written under a temp name, flushed after every line, and renamed into
+//! place when the run ends, so `--out` never holds a half-written run.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use adapts_runtime::bundle::Bundle;
+use adapts_runtime::fsutil;
+use adapts_runtime::heatmap::write_overlay;
+use adapts_runtime::pipeline::{Inference, Latency, Pipeline, Verdict};
+use adapts_runtime::source::SourceSpec;
+use adapts_runtime::{ort_runtime, Error, SessionConfig};
+use anyhow::Context;
+use serde::Serialize;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Bundle directory written by adapts-builder.
+    #[arg(long, value_name = "DIR")]
+    bundle: PathBuf,
+    /// Where frames come from: `dir:PATH` (every PNG/JPEG under PATH, recursively).
+    #[arg(long, value_name = "SCHEME:ARG")]
+    source: String,
+    /// Results file: one JSON object per frame.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Directory for heatmap overlays of rejected frames.
+    #[arg(long, value_name = "DIR")]
+    heatmaps: Option<PathBuf>,
+    /// Judge every frame as this product (skip routing), as when a PLC names the product.
+    #[arg(long, value_name = "NAME")]
+    product: Option<String>,
+    /// Threads per graph run (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+}
+
+/// One line of the results file.
+#[derive(Debug, Serialize)]
+struct ResultLine<'a> {
+    image: &'a str,
+    product: Option<&'a str>,
+    nearest: Option<&'a str>,
+    distance: f32,
+    routing_radius: f32,
+    score: f32,
+    threshold: f32,
+    ratio: f32,
+    verdict: Verdict,
+    reason: Option<&'static str>,
+    message: Option<&'a str>,
+    heatmap: Option<String>,
+    latency_ms: LatencyMs,
+}
+
+/// Per-step latency in milliseconds, as written to the results file.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+struct LatencyMs {
+    preprocess: f64,
+    trunk: f64,
+    route: f64,
+    adapters: f64,
+    head: f64,
+    total: f64,
+}
+
+impl From<Latency> for LatencyMs {
+    /// Rounded to microseconds: finer digits are timer noise.
+    fn from(l: Latency) -> Self {
+        let us = |ms: f64| (ms * 1e3).round() / 1e3;
+        Self {
+            preprocess: us(l.preprocess_ms),
+            trunk: us(l.trunk_ms),
+            route: us(l.route_ms),
+            adapters: us(l.adapters_ms),
+            head: us(l.head_ms),
+            total: us(l.total_ms),
+        }
+    }
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default)]
+struct Summary {
+    frames: usize,
+    pass: usize,
+    fail_by_reason: BTreeMap<&'static str, usize>,
+    judged: usize,
+    latency_sum: LatencyMs,
+}
+
+impl Summary {
+    fn add(&mut self, result: &Inference, judged: bool) {
+        self.frames += 1;
+        match result.verdict {
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail => {
+                let code = result.reason.as_ref().map_or("error", |r| r.code());
+                *self.fail_by_reason.entry(code).or_default() += 1;
+            }
+        }
+        if judged {
+            self.judged += 1;
+            let l = LatencyMs::from(result.latency);
+            let s = &mut self.latency_sum;
+            s.preprocess += l.preprocess;
+            s.trunk += l.trunk;
+            s.route += l.route;
+            s.adapters += l.adapters;
+            s.head += l.head;
+            s.total += l.total;
+        }
+    }
+
+    fn print(&self, out: &Path) {
+        let fails: usize = self.fail_by_reason.values().sum();
+        let detail = self
+            .fail_by_reason
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!(
+            "{} frames: PASS {}, FAIL {}{}",
+            self.frames,
+            self.pass,
+            fails,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
+        );
+        if self.judged > 0 {
+            let n = self.judged as f64;
+            let s = &self.latency_sum;
+            eprintln!(
+                "mean latency {:.2} ms (preprocess {:.2}, trunk {:.2}, route {:.3}, adapters {:.2}, \
+                 head {:.2})",
+                s.total / n,
+                s.preprocess / n,
+                s.trunk / n,
+                s.route / n,
+                s.adapters / n,
+                s.head / n
+            );
+        }
+        eprintln!("results in {}", out.display());
+    }
+}
+
+/// Runs the bundle over the source.
+pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
+    let spec: SourceSpec = args.source.parse()?;
+    let config = SessionConfig {
+        intra_op_threads: args.threads.map(usize::from),
+        ..SessionConfig::default()
+    };
+    let bundle = Bundle::open(&args.bundle)?;
+    let manifest = bundle.manifest();
+    if let Some(name) = &args.product {
+        if manifest.task_index(name).is_none() {
+            return Err(Error::UnknownProduct {
+                name: name.clone(),
+                known: manifest.tasks.iter().map(|t| t.name.clone()).collect(),
+            }
+            .into());
+        }
+    }
+    let runtime = ort_runtime()?;
+    let mut pipeline = Pipeline::from_bundle(&bundle, &config)?;
+    eprintln!(
+        "engine: ONNX Runtime {} on the CPU ({}), threads per graph: {}",
+        runtime.version(),
+        runtime.library_path().display(),
+        args.threads
+            .map_or_else(|| "automatic".to_owned(), |n| n.to_string())
+    );
+    eprintln!(
+        "bundle {}: trunk {}, preset {}, products {}",
+        args.bundle.display(),
+        manifest.trunk.id,
+        manifest.preset,
+        manifest
+            .tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut source = spec.open()?;
+    if let Some(dir) = &args.heatmaps {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the heatmap directory {}", dir.display()))?;
+    }
+
+    let tmp = fsutil::temp_path(&args.out)?;
+    if let Some(parent) = tmp.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut results = BufWriter::new(file);
+    let mut summary = Summary::default();
+
+    let outcome = (|| -> anyhow::Result<()> {
+        while let Some(item) = source.next_frame() {
+            let (id, result, heatmap) = match item {
+                Ok(frame) => {
+                    let result = pipeline.infer(&frame.image, args.product.as_deref());
+                    let heatmap = match (&args.heatmaps, &result.map) {
+                        (Some(dir), Some(map)) if result.verdict == Verdict::Fail => {
+                            let path = dir.join(heatmap_name(&frame.id));
+                            match write_overlay(&path, &frame.image, map, result.threshold) {
+                                Ok(()) => Some(path.display().to_string()),
+                                Err(err) => {
+                                    eprintln!("warning: {}", err.chain_message());
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
+                    summary.add(&result, true);
+                    (frame.id, result, heatmap)
+                }
+                Err(err) => {
+                    let result = Inference::failed(format!(
+                        "frame `{}` could not be read: {}",
+                        err.id,
+                        err.error.chain_message()
+                    ));
+                    summary.add(&result, false);
+                    (err.id, result, None)
+                }
+            };
+            let line = ResultLine {
+                image: &id,
+                product: result.product.as_deref(),
+                nearest: result.nearest.as_deref(),
+                distance: result.distance,
+                routing_radius: result.routing_radius,
+                score: result.score,
+                threshold: result.threshold,
+                ratio: result.ratio,
+                verdict: result.verdict,
+                reason: result.reason.as_ref().map(|r| r.code()),
+                message: result.reason.as_ref().and_then(|r| r.message()),
+                heatmap,
+                latency_ms: result.latency.into(),
+            };
+            serde_json::to_writer(&mut results, &line)?;
+            results.write_all(b"\n")?;
+            results.flush()?;
+        }
+        let file = results.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &args.out)?;
+        if let Some(dir) = args.out.parent() {
+            fsutil::sync_dir(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            });
+        }
+        Ok(())
+    })();
+    if let Err(err) = outcome {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err.context(format!("cannot write the results {}", args.out.display())));
+    }
+    summary.print(&args.out);
+    Ok(())
+}
+
+/// Heatmap file name for a frame id: `/` becomes `__`, and `.png` is appended unless the id
+/// already ends with it (`good/000.png` -> `good__000.png`, `a/b.jpg` -> `a__b.jpg.png`).
+fn heatmap_name(id: &str) -> String {
+    let flat = id.replace(['/', '\\'], "__");
+    if flat.to_ascii_lowercase().ends_with(".png") {
+        flat
+    } else {
+        format!("{flat}.png")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heatmap_names_are_flat() {
+        assert_eq!(heatmap_name("good/000.png"), "good__000.png");
+        assert_eq!(heatmap_name("a/b/c.JPG"), "a__b__c.JPG.png");
+        assert_eq!(heatmap_name("x.PNG"), "x.PNG");
+    }
+}

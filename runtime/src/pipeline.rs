@@ -1,0 +1,604 @@
+//! The per-frame pipeline: one image in, one verdict out.
+//!
+//! For each frame: preprocess (resize to the trunk's input size, no crop, normalise), run the
+//! trunk and the later stages on the teacher path, route by the pooled routing vector to the
+//! nearest product, run that product's adapters along the student path (re-using the shared
+//! later stages), and let the head compare teacher and student features into an anomaly map
+//! and score. The graph data flow is the one documented in [`crate::bundle::manifest`].
+//!
+//! Fail safe, never silent: whatever goes wrong inside [`Pipeline::infer`] (a graph error, a
+//! tensor of the wrong shape, a NaN score) yields a FAIL verdict with reason `error` and the
+//! message; an image of no known product is FAIL with reason `unknown_product`, and then no
+//! adapters run.
+//!
+//! ```no_run
+//! # fn main() -> adapts_runtime::Result<()> {
+//! use std::path::Path;
+//! use adapts_runtime::pipeline::Pipeline;
+//! use adapts_runtime::{preprocess::load_rgb, SessionConfig};
+//!
+//! let mut pipeline = Pipeline::open(Path::new("bundle"), &SessionConfig::default())?;
+//! let image = load_rgb(Path::new("frame.png"))?;
+//! let result = pipeline.infer(&image, None);
+//! println!("{:?} {} score/threshold = {}", result.product, result.verdict, result.ratio);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::bundle::{Bundle, Manifest};
+use crate::engine::{GraphRunner, OrtSession, SessionConfig};
+use crate::error::{Error, Result};
+use crate::preprocess::Preprocess;
+use crate::route::Router;
+use crate::tensor::Tensor;
+
+/// A graph runner the pipeline owns (any engine).
+pub type BoxedRunner = Box<dyn GraphRunner + Send>;
+
+/// The loaded graphs of a bundle, one runner each, in manifest order.
+pub struct Graphs {
+    /// The trunk graph.
+    pub trunk: BoxedRunner,
+    /// One runner per later stage, in `Manifest::later_stages` order.
+    pub later_stages: Vec<BoxedRunner>,
+    /// The head graph.
+    pub head: BoxedRunner,
+    /// Per task (in `Manifest::tasks` order), one adapter runner per adapted stage.
+    pub adapters: Vec<Vec<BoxedRunner>>,
+}
+
+impl fmt::Debug for Graphs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graphs")
+            .field("later_stages", &self.later_stages.len())
+            .field("adapters", &self.adapters.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The decision for one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// The part is good.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// The part is rejected: anomalous, unknown, or the frame could not be judged.
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        })
+    }
+}
+
+/// Why a frame is FAIL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The score is above the product's threshold.
+    Anomaly,
+    /// The routing distance is beyond the nearest product's radius.
+    UnknownProduct,
+    /// The frame could not be judged; the message says why.
+    Error(String),
+}
+
+impl Reason {
+    /// Stable code for results files: `anomaly`, `unknown_product` or `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Anomaly => "anomaly",
+            Reason::UnknownProduct => "unknown_product",
+            Reason::Error(_) => "error",
+        }
+    }
+
+    /// The error message, for [`Reason::Error`].
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Reason::Error(message) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// Wall-clock time spent in each step of one frame, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Resize and normalise.
+    pub preprocess_ms: f64,
+    /// Trunk and later stages on the teacher path.
+    pub trunk_ms: f64,
+    /// Nearest-prototype routing.
+    pub route_ms: f64,
+    /// Student path: the product's adapters and the later stages between them.
+    pub adapters_ms: f64,
+    /// Head: distance maps, upsampling, score.
+    pub head_ms: f64,
+    /// The whole frame.
+    pub total_ms: f64,
+}
+
+/// The result of one frame. Values that were not computed (e.g. the score of an unknown
+/// product) are NaN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inference {
+    /// The product the frame was judged as (routed or named by the caller); `None` when
+    /// unknown or when the frame failed before routing.
+    pub product: Option<String>,
+    /// The nearest product by routing, also when it is too far to count (`unknown_product`);
+    /// `None` when routing was skipped (product named by the caller) or did not run.
+    pub nearest: Option<String>,
+    /// Squared L2 distance of the routing vector to the product's (or nearest) prototype.
+    pub distance: f32,
+    /// That product's routing radius.
+    pub routing_radius: f32,
+    /// Image anomaly score (maximum of the map).
+    pub score: f32,
+    /// The product's score threshold.
+    pub threshold: f32,
+    /// `score / threshold`: 1.0 is the decision boundary, the same across products.
+    pub ratio: f32,
+    /// PASS or FAIL.
+    pub verdict: Verdict,
+    /// Why the verdict is FAIL; `None` for PASS.
+    pub reason: Option<Reason>,
+    /// The anomaly map at the input resolution, `[S, S]`, when the head ran.
+    pub map: Option<Tensor>,
+    /// Time per step.
+    pub latency: Latency,
+}
+
+impl Inference {
+    /// A FAIL result with reason `error`, for a frame that could not be judged at all (e.g.
+    /// an unreadable image).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            reason: Some(Reason::Error(message.into())),
+            ..Self::pending()
+        }
+    }
+
+    /// FAIL with nothing computed yet: what a frame is until it is proven good.
+    fn pending() -> Self {
+        Self {
+            product: None,
+            nearest: None,
+            distance: f32::NAN,
+            routing_radius: f32::NAN,
+            score: f32::NAN,
+            threshold: f32::NAN,
+            ratio: f32::NAN,
+            verdict: Verdict::Fail,
+            reason: None,
+            map: None,
+            latency: Latency::default(),
+        }
+    }
+}
+
+/// Tensor names fixed by the graph contract.
+const IMAGE: &str = "image";
+const POOLED: &str = "pooled";
+const X: &str = "x";
+const Y: &str = "y";
+const MAP: &str = "map";
+const SCORE: &str = "score";
+
+/// A bundle loaded for inference: its graphs, router and preprocessing.
+pub struct Pipeline {
+    manifest: Manifest,
+    graphs: Graphs,
+    router: Router,
+    preprocess: Preprocess,
+    head_inputs: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("trunk", &self.manifest.trunk.id)
+            .field("tasks", &self.manifest.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Opens the bundle in `bundle_dir` (verifying every file, see [`Bundle::open`]) and
+    /// loads every graph into ONNX Runtime: trunk, later stages, head and each task's
+    /// adapters. Each graph's input and output names are checked against the contract.
+    pub fn open(bundle_dir: &Path, config: &SessionConfig) -> Result<Self> {
+        let bundle = Bundle::open(bundle_dir)?;
+        Self::from_bundle(&bundle, config)
+    }
+
+    /// Loads the graphs of an opened bundle into ONNX Runtime.
+    pub fn from_bundle(bundle: &Bundle, config: &SessionConfig) -> Result<Self> {
+        let m = bundle.manifest();
+        let load = |rel: &str, inputs: &[&str], outputs: &[&str]| -> Result<BoxedRunner> {
+            let session = OrtSession::load(&bundle.file_path(rel), config)?;
+            check_io(&session, rel, inputs, outputs)?;
+            Ok(Box::new(session))
+        };
+        let first = m.trunk_output().unwrap_or_default();
+        let trunk_outputs: &[&str] = if m.later_stages.is_empty() {
+            &[first, POOLED]
+        } else {
+            &[first]
+        };
+        let trunk = load(&m.trunk_graph, &[IMAGE], trunk_outputs)?;
+        let later_stages = m
+            .later_stages
+            .iter()
+            .map(|s| load(&s.graph, &[X], &[Y, POOLED]))
+            .collect::<Result<Vec<_>>>()?;
+        let head_names = head_input_names(m.adapted.len());
+        let head_inputs: Vec<&str> = head_names
+            .iter()
+            .flat_map(|(t, s)| [t.as_str(), s.as_str()])
+            .collect();
+        let head = load(&m.head_graph, &head_inputs, &[MAP, SCORE])?;
+        let adapters = m
+            .tasks
+            .iter()
+            .map(|t| {
+                t.adapters
+                    .iter()
+                    .map(|a| load(a, &[X], &[Y]))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        log::info!(
+            "bundle {}: trunk {}, preset {}, {} products, {} graphs loaded",
+            bundle.dir().display(),
+            m.trunk.id,
+            m.preset,
+            m.tasks.len(),
+            2 + m.later_stages.len() + m.tasks.len() * m.adapted.len()
+        );
+        Self::new(
+            m.clone(),
+            Graphs {
+                trunk,
+                later_stages,
+                head,
+                adapters,
+            },
+        )
+    }
+
+    /// A pipeline over already-loaded graphs of any engine. The manifest must be consistent
+    /// ([`Manifest::validate`]) and `graphs` must match it in counts.
+    pub fn new(manifest: Manifest, graphs: Graphs) -> Result<Self> {
+        manifest.validate(Path::new("(manifest)"))?;
+        let mismatch = |reason: String| Error::InvalidBundle {
+            path: "(graphs)".into(),
+            reason,
+        };
+        if graphs.later_stages.len() != manifest.later_stages.len() {
+            return Err(mismatch(format!(
+                "{} later stage runners for {} later stages",
+                graphs.later_stages.len(),
+                manifest.later_stages.len()
+            )));
+        }
+        if graphs.adapters.len() != manifest.tasks.len() {
+            return Err(mismatch(format!(
+                "adapter runners for {} tasks, the manifest has {}",
+                graphs.adapters.len(),
+                manifest.tasks.len()
+            )));
+        }
+        if let Some((task, runners)) = manifest
+            .tasks
+            .iter()
+            .zip(&graphs.adapters)
+            .find(|(_, r)| r.len() != manifest.adapted.len())
+        {
+            return Err(mismatch(format!(
+                "task `{}` has {} adapter runners for {} adapted stages",
+                task.name,
+                runners.len(),
+                manifest.adapted.len()
+            )));
+        }
+        let router = Router::new(&manifest.tasks)?;
+        let preprocess =
+            Preprocess::full_frame(manifest.trunk.input_size, manifest.trunk.normalization);
+        let head_inputs = head_input_names(manifest.adapted.len());
+        Ok(Self {
+            manifest,
+            graphs,
+            router,
+            preprocess,
+            head_inputs,
+        })
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Judges one frame. Never fails: every problem becomes a FAIL verdict with its reason.
+    ///
+    /// With `product_override` (a PLC naming the product) routing is skipped, and the
+    /// distance to that product's prototype is still reported; a name not in the bundle is
+    /// FAIL with reason `error`.
+    pub fn infer(&mut self, image: &RgbImage, product_override: Option<&str>) -> Inference {
+        let start = Instant::now();
+        let mut result = Inference::pending();
+        if let Err(err) = self.judge(image, product_override, &mut result) {
+            result.verdict = Verdict::Fail;
+            result.reason = Some(Reason::Error(err.chain_message()));
+        }
+        result.latency.total_ms = ms(start.elapsed());
+        result
+    }
+
+    /// The frame's steps; fills `out` as it goes, so a failure keeps what was measured.
+    fn judge(
+        &mut self,
+        image: &RgbImage,
+        product_override: Option<&str>,
+        out: &mut Inference,
+    ) -> Result<()> {
+        let m = &self.manifest;
+        let named = product_override
+            .map(|name| {
+                m.task_index(name).ok_or_else(|| Error::UnknownProduct {
+                    name: name.to_owned(),
+                    known: m.tasks.iter().map(|t| t.name.clone()).collect(),
+                })
+            })
+            .transpose()?;
+
+        // Preprocess.
+        let step = Instant::now();
+        let (w, h) = image.dimensions();
+        if w == 0 || h == 0 {
+            return Err(Error::GraphContract {
+                graph: m.trunk_graph.clone(),
+                reason: format!("the image is empty ({w}x{h})"),
+            });
+        }
+        let size = m.trunk.input_size as usize;
+        let input = Tensor::new(vec![1, 3, size, size], self.preprocess.apply(image))?;
+        out.latency.preprocess_ms = ms(step.elapsed());
+
+        // Teacher path: trunk, then every later stage.
+        let step = Instant::now();
+        let mut outputs = self.graphs.trunk.run(&[(IMAGE, &input)])?;
+        let first = &m.adapted[0];
+        let t_first = take(&mut outputs, &first.name, &m.trunk_graph)?;
+        expect_stage_shape(&t_first, first, &m.trunk_graph)?;
+        let mut teacher = vec![t_first];
+        let mut pooled = if m.later_stages.is_empty() {
+            Some(take(&mut outputs, POOLED, &m.trunk_graph)?)
+        } else {
+            None
+        };
+        let mut current = None::<Tensor>;
+        for (k, stage) in m.later_stages.iter().enumerate() {
+            let x = current.as_ref().unwrap_or(&teacher[0]);
+            let mut outputs = self.graphs.later_stages[k].run(&[(X, x)])?;
+            let y = take(&mut outputs, Y, &stage.graph)?;
+            pooled = Some(take(&mut outputs, POOLED, &stage.graph)?);
+            if stage.adapted {
+                let info = &m.adapted[teacher.len()];
+                expect_stage_shape(&y, info, &stage.graph)?;
+                teacher.push(y.clone());
+            }
+            current = Some(y);
+        }
+        let routing_graph = m.later_stages.last().map_or(&m.trunk_graph, |s| &s.graph);
+        let pooled = pooled.ok_or_else(|| Error::GraphContract {
+            graph: routing_graph.clone(),
+            reason: format!("no `{POOLED}` output"),
+        })?;
+        if pooled.shape.first() != Some(&1) || pooled.numel() != m.routing_dim {
+            return Err(Error::GraphContract {
+                graph: routing_graph.clone(),
+                reason: format!(
+                    "`{POOLED}` has shape {:?}, expected [1, {}]",
+                    pooled.shape, m.routing_dim
+                ),
+            });
+        }
+        out.latency.trunk_ms = ms(step.elapsed());
+
+        // Route (or take the product the caller named).
+        let step = Instant::now();
+        let task = match named {
+            Some(index) => {
+                out.distance = self.router.distance(index, &pooled.data)?;
+                index
+            }
+            None => {
+                let route = self.router.route(&pooled.data)?;
+                out.distance = route.distance;
+                out.nearest = Some(m.tasks[route.task].name.clone());
+                if route.unknown {
+                    out.routing_radius = route.radius;
+                    out.latency.route_ms = ms(step.elapsed());
+                    out.reason = Some(Reason::UnknownProduct);
+                    return Ok(());
+                }
+                route.task
+            }
+        };
+        let product = &m.tasks[task];
+        out.product = Some(product.name.clone());
+        out.routing_radius = product.routing_radius;
+        out.threshold = product.threshold;
+        out.latency.route_ms = ms(step.elapsed());
+
+        // Student path: the product's adapters, through the shared later stages.
+        let step = Instant::now();
+        let adapters = &mut self.graphs.adapters[task];
+        let mut student = Vec::with_capacity(m.adapted.len());
+        let mut s = run_adapter(&mut *adapters[0], &teacher[0], product, 0, m)?;
+        student.push(s.clone());
+        // Later stages past the last adapted one only serve routing: the head never sees them.
+        let needed = m
+            .later_stages
+            .iter()
+            .rposition(|s| s.adapted)
+            .map_or(0, |p| p + 1);
+        for (k, stage) in m.later_stages.iter().enumerate().take(needed) {
+            let mut outputs = self.graphs.later_stages[k].run(&[(X, &s)])?;
+            s = take(&mut outputs, Y, &stage.graph)?;
+            if stage.adapted {
+                let i = student.len();
+                s = run_adapter(&mut *adapters[i], &s, product, i, m)?;
+                student.push(s.clone());
+            }
+        }
+        out.latency.adapters_ms = ms(step.elapsed());
+
+        // Head: teacher vs student of every adapted stage -> map, score.
+        let step = Instant::now();
+        let mut inputs: Vec<(&str, &Tensor)> = Vec::with_capacity(2 * teacher.len());
+        for ((t_name, s_name), (t, s)) in self.head_inputs.iter().zip(teacher.iter().zip(&student))
+        {
+            inputs.push((t_name, t));
+            inputs.push((s_name, s));
+        }
+        let mut outputs = self.graphs.head.run(&inputs)?;
+        let map = take(&mut outputs, MAP, &m.head_graph)?;
+        let score = take(&mut outputs, SCORE, &m.head_graph)?;
+        out.latency.head_ms = ms(step.elapsed());
+        if score.numel() != 1 {
+            return Err(Error::GraphContract {
+                graph: m.head_graph.clone(),
+                reason: format!("`{SCORE}` has shape {:?}, expected [1]", score.shape),
+            });
+        }
+        out.map = Some(map_2d(map, &m.head_graph)?);
+        let score = score.data[0];
+        if score.is_nan() {
+            return Err(Error::GraphContract {
+                graph: m.head_graph.clone(),
+                reason: "the score is NaN".into(),
+            });
+        }
+        out.score = score;
+        out.ratio = score / product.threshold;
+        if score > product.threshold {
+            out.reason = Some(Reason::Anomaly);
+        } else {
+            out.verdict = Verdict::Pass;
+        }
+        Ok(())
+    }
+}
+
+/// Runs adapter `index` of `task` on `x` and checks its output shape.
+fn run_adapter(
+    runner: &mut (dyn GraphRunner + Send),
+    x: &Tensor,
+    task: &crate::bundle::Task,
+    index: usize,
+    m: &Manifest,
+) -> Result<Tensor> {
+    let graph = &task.adapters[index];
+    let mut outputs = runner.run(&[(X, x)])?;
+    let y = take(&mut outputs, Y, graph)?;
+    expect_stage_shape(&y, &m.adapted[index], graph)?;
+    Ok(y)
+}
+
+/// Removes and returns the output `name`.
+fn take(outputs: &mut Vec<(String, Tensor)>, name: &str, graph: &str) -> Result<Tensor> {
+    match outputs.iter().position(|(n, _)| n == name) {
+        Some(i) => Ok(outputs.swap_remove(i).1),
+        None => Err(Error::GraphContract {
+            graph: graph.to_owned(),
+            reason: format!(
+                "no output `{name}`; it returned {:?}",
+                outputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+            ),
+        }),
+    }
+}
+
+/// Checks a stage feature tensor is `[1, C, H, W]` as the manifest says.
+fn expect_stage_shape(t: &Tensor, info: &crate::bundle::StageInfo, graph: &str) -> Result<()> {
+    let expected = [1, info.channels, info.height, info.width];
+    if t.shape != expected {
+        return Err(Error::GraphContract {
+            graph: graph.to_owned(),
+            reason: format!(
+                "features of stage `{}` have shape {:?}, expected {expected:?}",
+                info.name, t.shape
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `[1, 1, H, W]` (or any shape whose leading dims are 1) to `[H, W]`.
+fn map_2d(mut map: Tensor, graph: &str) -> Result<Tensor> {
+    let rank = map.rank();
+    if rank < 2 || map.shape[..rank - 2].iter().any(|&d| d != 1) {
+        return Err(Error::GraphContract {
+            graph: graph.to_owned(),
+            reason: format!("`{MAP}` has shape {:?}, expected [1, 1, S, S]", map.shape),
+        });
+    }
+    map.shape = map.shape[rank - 2..].to_vec();
+    Ok(map)
+}
+
+/// Head input names `(t0, s0), (t1, s1), ...`.
+fn head_input_names(stages: usize) -> Vec<(String, String)> {
+    (0..stages)
+        .map(|i| (format!("t{i}"), format!("s{i}")))
+        .collect()
+}
+
+/// Checks a loaded graph's input names are exactly `inputs` and that it has every output in
+/// `outputs`.
+fn check_io(session: &OrtSession, graph: &str, inputs: &[&str], outputs: &[&str]) -> Result<()> {
+    let have: HashSet<&str> = session.input_names().into_iter().collect();
+    let want: HashSet<&str> = inputs.iter().copied().collect();
+    if have != want {
+        return Err(Error::GraphContract {
+            graph: graph.to_owned(),
+            reason: format!(
+                "inputs are {:?}, the bundle contract expects {inputs:?}",
+                session.input_names()
+            ),
+        });
+    }
+    let have: HashSet<&str> = session.output_names().into_iter().collect();
+    if let Some(missing) = outputs.iter().find(|o| !have.contains(*o)) {
+        return Err(Error::GraphContract {
+            graph: graph.to_owned(),
+            reason: format!(
+                "no output `{missing}`; its outputs are {:?}",
+                session.output_names()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,335 @@
+//! Pipeline tests against scripted fake graphs: the exact order and inputs of every graph
+//! call, and the verdict in each case.
+
+use super::*;
+use crate::bundle::tests::sample_manifest;
+use crate::bundle::LaterStage;
+use crate::engine::fake::{Call, FakeRunner, Script};
+
+fn fill(shape: &[usize], value: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(shape.to_vec(), vec![value; n]).expect("tensor")
+}
+
+fn vector(values: &[f32]) -> Tensor {
+    Tensor::new(vec![1, values.len()], values.to_vec()).expect("tensor")
+}
+
+fn boxed(runner: FakeRunner) -> BoxedRunner {
+    Box::new(runner)
+}
+
+/// A pipeline whose graphs are fakes named `trunk`, `<stage>`, `head` and `<task>/<stage>`.
+fn pipeline(script: &Script, manifest: Manifest) -> Pipeline {
+    let graphs = Graphs {
+        trunk: boxed(script.runner("trunk")),
+        later_stages: manifest
+            .later_stages
+            .iter()
+            .map(|s| boxed(script.runner(&s.name)))
+            .collect(),
+        head: boxed(script.runner("head")),
+        adapters: manifest
+            .tasks
+            .iter()
+            .map(|t| {
+                manifest
+                    .adapted
+                    .iter()
+                    .map(|s| boxed(script.runner(&format!("{}/{}", t.name, s.name))))
+                    .collect()
+            })
+            .collect(),
+    };
+    Pipeline::new(manifest, graphs).expect("pipeline")
+}
+
+fn frame() -> RgbImage {
+    RgbImage::from_fn(20, 12, |x, y| {
+        image::Rgb([(x * 10) as u8, (y * 20) as u8, 7])
+    })
+}
+
+/// The trunk input the pipeline must produce for [`frame`].
+fn frame_tensor(m: &Manifest) -> Tensor {
+    let s = m.trunk.input_size;
+    let data = Preprocess::full_frame(s, m.trunk.normalization).apply(&frame());
+    Tensor::new(vec![1, 3, s as usize, s as usize], data).expect("input")
+}
+
+/// Teacher features: layer2 from the trunk, layer3 from the later stage.
+struct Teacher {
+    t2: Tensor,
+    t3: Tensor,
+}
+
+/// The two teacher-path calls (trunk, layer3) answering with `pooled` as routing vector.
+fn teacher_calls(m: &Manifest, pooled: &[f32]) -> (Vec<Call>, Teacher) {
+    let image = frame_tensor(m);
+    let t2 = fill(&[1, 2, 2, 2], 1.0);
+    let t3 = fill(&[1, 3, 1, 1], 2.0);
+    let calls = vec![
+        Call::new("trunk", &[("image", &image)], &[("layer2", &t2)]),
+        Call::new(
+            "layer3",
+            &[("x", &t2)],
+            &[("y", &t3), ("pooled", &vector(pooled))],
+        ),
+    ];
+    (calls, Teacher { t2, t3 })
+}
+
+/// Student path and head for `task`: A2(t2) -> layer3 -> A3 -> head(t2, s2, t3, s3) -> score.
+fn student_calls(task: &str, teacher: &Teacher, score: f32) -> Vec<Call> {
+    let s2 = fill(&[1, 2, 2, 2], 3.0);
+    let stage3 = fill(&[1, 3, 1, 1], 4.0);
+    let s3 = fill(&[1, 3, 1, 1], 5.0);
+    let map =
+        Tensor::new(vec![1, 1, 8, 8], (0..64).map(|i| i as f32 / 64.0).collect()).expect("map");
+    vec![
+        Call::new(
+            &format!("{task}/layer2"),
+            &[("x", &teacher.t2)],
+            &[("y", &s2)],
+        ),
+        Call::new(
+            "layer3",
+            &[("x", &s2)],
+            &[("y", &stage3), ("pooled", &vector(&[0.0; 3]))],
+        ),
+        Call::new(&format!("{task}/layer3"), &[("x", &stage3)], &[("y", &s3)]),
+        Call::new(
+            "head",
+            &[
+                ("t0", &teacher.t2),
+                ("s0", &s2),
+                ("t1", &teacher.t3),
+                ("s1", &s3),
+            ],
+            &[
+                ("map", &map),
+                ("score", &Tensor::new(vec![1], vec![score]).expect("score")),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn student_path_composes_adapters_and_later_stages_in_order() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    // Prototypes: bottle [0, 0, 0], cable [10, 0, 0]; both radius 1, threshold 2.
+    let (mut calls, teacher) = teacher_calls(&m, &[10.2, 0.0, 0.0]);
+    calls.extend(student_calls("cable", &teacher, 3.0));
+    let script = Script::new(calls);
+    let mut p = pipeline(&script, m);
+
+    let r = p.infer(&frame(), None);
+    script.done();
+    assert_eq!(r.product.as_deref(), Some("cable"));
+    assert_eq!(r.nearest.as_deref(), Some("cable"));
+    assert!((r.distance - 0.04).abs() < 1e-5, "{}", r.distance);
+    assert_eq!(r.routing_radius, 1.0);
+    assert_eq!(r.score, 3.0);
+    assert_eq!(r.threshold, 2.0);
+    assert_eq!(r.ratio, 1.5);
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.reason, Some(Reason::Anomaly));
+    let map = r.map.expect("map");
+    assert_eq!(map.shape, vec![8, 8]);
+    assert!(r.latency.total_ms >= r.latency.trunk_ms + r.latency.head_ms);
+}
+
+#[test]
+fn score_at_or_below_threshold_passes() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    let (mut calls, teacher) = teacher_calls(&m, &[0.5, 0.0, 0.0]);
+    calls.extend(student_calls("bottle", &teacher, 2.0));
+    let script = Script::new(calls);
+    let r = pipeline(&script, m).infer(&frame(), None);
+    script.done();
+    assert_eq!(r.product.as_deref(), Some("bottle"));
+    assert_eq!(r.verdict, Verdict::Pass);
+    assert_eq!(r.reason, None);
+    assert_eq!(r.ratio, 1.0);
+}
+
+#[test]
+fn unknown_product_fails_without_running_adapters() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    let (calls, _) = teacher_calls(&m, &[13.0, 0.0, 0.0]);
+    let script = Script::new(calls);
+    let r = pipeline(&script, m).infer(&frame(), None);
+    // Only the teacher path ran: no adapter, no student stage, no head.
+    script.done();
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.reason, Some(Reason::UnknownProduct));
+    assert_eq!(r.product, None);
+    assert_eq!(r.nearest.as_deref(), Some("cable"));
+    assert_eq!(r.distance, 9.0);
+    assert_eq!(r.routing_radius, 1.0);
+    assert!(r.score.is_nan() && r.ratio.is_nan());
+    assert!(r.map.is_none());
+}
+
+#[test]
+fn product_override_skips_routing_and_reports_the_distance() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    // The routing vector is nearest to cable (and far beyond bottle's radius), but the PLC
+    // says bottle.
+    let (mut calls, teacher) = teacher_calls(&m, &[10.0, 0.0, 0.0]);
+    calls.extend(student_calls("bottle", &teacher, 1.0));
+    let script = Script::new(calls);
+    let r = pipeline(&script, m).infer(&frame(), Some("bottle"));
+    script.done();
+    assert_eq!(r.product.as_deref(), Some("bottle"));
+    assert_eq!(r.nearest, None);
+    assert_eq!(r.distance, 100.0);
+    assert_eq!(r.verdict, Verdict::Pass);
+    assert_eq!(r.ratio, 0.5);
+}
+
+#[test]
+fn unknown_override_name_fails_with_a_clear_reason_and_runs_nothing() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    let script = Script::new(vec![]);
+    let r = pipeline(&script, m).infer(&frame(), Some("gearbox"));
+    script.done();
+    assert_eq!(r.verdict, Verdict::Fail);
+    let message = r.reason.as_ref().and_then(Reason::message).expect("error");
+    assert!(
+        message.contains("`gearbox`") && message.contains("`bottle`, `cable`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_graph_error_becomes_fail_with_reason_error() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    let (mut calls, teacher) = teacher_calls(&m, &[0.0, 0.0, 0.0]);
+    calls.push(Call::failing(
+        "bottle/layer2",
+        &[("x", &teacher.t2)],
+        "out of memory",
+    ));
+    let script = Script::new(calls);
+    let r = pipeline(&script, m).infer(&frame(), None);
+    script.done();
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.reason.as_ref().map(Reason::code), Some("error"));
+    let message = r
+        .reason
+        .as_ref()
+        .and_then(Reason::message)
+        .expect("message");
+    assert!(message.contains("out of memory"), "{message}");
+    // What was known before the failure is kept.
+    assert_eq!(r.product.as_deref(), Some("bottle"));
+    assert_eq!(r.distance, 0.0);
+}
+
+#[test]
+fn a_wrong_feature_shape_or_nan_score_is_an_error_not_a_pass() {
+    let m = sample_manifest(&["bottle"]);
+    let image = frame_tensor(&m);
+    let script = Script::new(vec![Call::new(
+        "trunk",
+        &[("image", &image)],
+        &[("layer2", &fill(&[1, 2, 3, 3], 0.0))],
+    )]);
+    let r = pipeline(&script, m.clone()).infer(&frame(), None);
+    script.done();
+    let message = r.reason.as_ref().and_then(Reason::message).expect("error");
+    assert!(
+        message.contains("[1, 2, 3, 3]") && message.contains("trunk.onnx"),
+        "{message}"
+    );
+
+    let (mut calls, teacher) = teacher_calls(&m, &[0.0, 0.0, 0.0]);
+    calls.extend(student_calls("bottle", &teacher, f32::NAN));
+    let script = Script::new(calls);
+    let r = pipeline(&script, m).infer(&frame(), None);
+    script.done();
+    assert_eq!(r.verdict, Verdict::Fail);
+    let message = r.reason.as_ref().and_then(Reason::message).expect("error");
+    assert!(message.contains("NaN"), "{message}");
+}
+
+#[test]
+fn single_stage_bundle_routes_from_the_trunk_and_skips_routing_only_stages() {
+    // Preset S with a routing-only later stage: the student path stops at layer2.
+    let mut m = sample_manifest(&["bottle"]);
+    m.adapted.truncate(1);
+    m.later_stages = vec![LaterStage {
+        name: "layer3".into(),
+        graph: "stages/layer3.onnx".into(),
+        adapted: false,
+    }];
+    for t in &mut m.tasks {
+        t.adapters.truncate(1);
+    }
+    m.files
+        .retain(|f| !f.path.ends_with("/layer3.onnx") || f.path.starts_with("stages/"));
+    let image = frame_tensor(&m);
+    let t2 = fill(&[1, 2, 2, 2], 1.0);
+    let s2 = fill(&[1, 2, 2, 2], 3.0);
+    let map = fill(&[1, 1, 8, 8], 0.5);
+    let script = Script::new(vec![
+        Call::new("trunk", &[("image", &image)], &[("layer2", &t2)]),
+        Call::new(
+            "layer3",
+            &[("x", &t2)],
+            &[
+                ("y", &fill(&[1, 5], 0.0)),
+                ("pooled", &vector(&[0.1, 0.0, 0.0])),
+            ],
+        ),
+        Call::new("bottle/layer2", &[("x", &t2)], &[("y", &s2)]),
+        Call::new(
+            "head",
+            &[("t0", &t2), ("s0", &s2)],
+            &[("map", &map), ("score", &vector(&[0.5]))],
+        ),
+    ]);
+    let r = pipeline(&script, m.clone()).infer(&frame(), None);
+    script.done();
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reason);
+
+    // No later stages at all: the trunk's own `pooled` is the routing vector.
+    m.later_stages.clear();
+    m.routing_stage = "layer2".into();
+    m.files.retain(|f| !f.path.starts_with("stages/"));
+    let script = Script::new(vec![Call::new(
+        "trunk",
+        &[("image", &image)],
+        &[("layer2", &t2), ("pooled", &vector(&[5.0, 0.0, 0.0]))],
+    )]);
+    let r = pipeline(&script, m).infer(&frame(), None);
+    script.done();
+    assert_eq!(r.reason, Some(Reason::UnknownProduct));
+    assert_eq!(r.distance, 25.0);
+}
+
+#[test]
+fn graphs_must_match_the_manifest() {
+    let m = sample_manifest(&["bottle", "cable"]);
+    let script = Script::new(vec![]);
+    let graphs = Graphs {
+        trunk: boxed(script.runner("trunk")),
+        later_stages: vec![boxed(script.runner("layer3"))],
+        head: boxed(script.runner("head")),
+        adapters: vec![vec![
+            boxed(script.runner("bottle/layer2")),
+            boxed(script.runner("bottle/layer3")),
+        ]],
+    };
+    let err = Pipeline::new(m, graphs).expect_err("one task's adapters missing");
+    assert!(err.to_string().contains("2"), "{err}");
+}
+
+#[test]
+fn failed_frames_are_fail_with_the_message() {
+    let r = Inference::failed("frame `a.png`: truncated file");
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.reason.as_ref().map(Reason::code), Some("error"));
+    assert!(r.distance.is_nan());
+}

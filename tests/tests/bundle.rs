@@ -1,0 +1,275 @@
+//! End to end: synthetic products -> `train` -> bundle -> runtime verdicts.
+//!
+//! Uses the pretrained EfficientNet-Lite0 (scripts/setup.sh) at 64 px so training takes
+//! seconds. One dataset and two bundles (preset S: one INT8 adapter; preset L: two FP32
+//! adapters with a later shared stage) are built once and shared by the tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use adapts_builder::bundle_build::read_adapter;
+use adapts_builder::check::default_normalization;
+use adapts_builder::dataset::{self, Layout};
+use adapts_builder::models::{Cut, TrunkKind};
+use adapts_builder::synth::{generate, SynthConfig};
+use adapts_builder::train::job::{self, TrainJob, WeightsSource};
+use adapts_builder::train::plan::{Plan, Preset};
+use adapts_builder::train::{load_images, to_input, TrainConfig};
+use adapts_builder::weights::Checkpoint;
+use adapts_runtime::bundle::Bundle;
+use adapts_runtime::pipeline::{Pipeline, Reason};
+use adapts_runtime::preprocess::{load_rgb, Preprocess};
+use adapts_runtime::SessionConfig;
+
+const SIZE: u32 = 64;
+const TRAINED: [&str; 2] = ["fabric", "washer"];
+const UNTRAINED: &str = "wood";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn weights() -> PathBuf {
+    let path = root().join("weights/efficientnet-lite0.pth");
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/setup.sh",
+        path.display()
+    );
+    path
+}
+
+fn workdir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("adapts-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        generate(
+            &SynthConfig {
+                out: dir.join("data"),
+                products: 3,
+                train: 16,
+                test_good: 4,
+                test_defect: 5,
+                size: 96,
+                seed: 3,
+            },
+            &|| {},
+        )
+        .expect("synthetic dataset");
+        dir
+    })
+}
+
+fn job(preset: Preset, out: &str, categories: &[&str], append: bool) -> TrainJob {
+    let kind = TrunkKind::EffnetLite0;
+    let arch = kind.arch();
+    TrainJob {
+        data: workdir().join("data"),
+        layout: Layout::Mvtec,
+        categories: categories.iter().map(|s| s.to_string()).collect(),
+        trunk_id: kind.name().into(),
+        arch,
+        weights: WeightsSource::File(weights()),
+        normalization: default_normalization(kind),
+        plan: Plan::resolve(&arch, preset, None, None).unwrap(),
+        out: workdir().join(out),
+        append,
+        textures: None,
+        image_size: SIZE,
+        config: TrainConfig {
+            epochs: 2,
+            batch_size: 4,
+            seed: 1,
+            progress: false,
+            ..TrainConfig::default()
+        },
+    }
+}
+
+/// Bundle with both trained products, preset S (INT8).
+fn bundle_s() -> &'static PathBuf {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        let j = job(Preset::S, "bundle-s", &TRAINED, false);
+        job::run(&j).unwrap_or_else(|e| panic!("{e}"));
+        j.out
+    })
+}
+
+/// Bundle with one product, preset L (FP32, adapters at stride8 and stride16).
+fn bundle_l() -> &'static PathBuf {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        let j = job(Preset::L, "bundle-l", &TRAINED[..1], false);
+        job::run(&j).unwrap_or_else(|e| panic!("{e}"));
+        j.out
+    })
+}
+
+fn test_images(product: &str) -> Vec<PathBuf> {
+    dataset::load_product(&workdir().join("data"), Layout::Mvtec, product)
+        .unwrap()
+        .test
+        .into_iter()
+        .map(|t| t.path)
+        .collect()
+}
+
+/// Scores the bundle's first task with candle (trunk rebuilt from the weights, adapters read
+/// back from the bundle) and with the runtime; they must agree to 1e-3 relative.
+fn check_score_parity(bundle_dir: &Path, preset: Preset) {
+    let bundle = Bundle::open(bundle_dir).unwrap();
+    let m = bundle.manifest();
+    let kind = TrunkKind::EffnetLite0;
+    let arch = kind.arch();
+    let plan = Plan::resolve(&arch, preset, None, None).unwrap();
+    let trunk = Checkpoint::load(&weights())
+        .unwrap()
+        .build_trunk(arch, Cut::Stage(plan.last()))
+        .unwrap();
+    let task = &m.tasks[0];
+    let adapters: Vec<_> = task
+        .adapters
+        .iter()
+        .zip(&m.adapted)
+        .map(|(path, stage)| {
+            let model =
+                adapts_builder::onnx::decode(&std::fs::read(bundle.file_path(path)).unwrap())
+                    .unwrap();
+            read_adapter(&model, &stage.name).unwrap()
+        })
+        .collect();
+    let pre = Preprocess::full_frame(SIZE, default_normalization(kind));
+    let paths = test_images(&task.name);
+    let images = load_images(&paths, &pre).unwrap();
+    let refs: Vec<_> = images.iter().collect();
+    let x = to_input(&refs, &pre).unwrap();
+    let builder = adapts_builder::train::score::score_batch(&trunk, &plan, &adapters, &x).unwrap();
+
+    let mut pipeline = Pipeline::open(bundle_dir, &SessionConfig::default()).unwrap();
+    for (i, path) in paths.iter().enumerate() {
+        let result = pipeline.infer(&load_rgb(path).unwrap(), Some(&task.name));
+        assert!(
+            result.reason.as_ref().is_none_or(|r| *r == Reason::Anomaly),
+            "{path:?}: {:?}",
+            result.reason
+        );
+        let (a, b) = (result.score, builder.scores[i]);
+        let rel = (a - b).abs() / b.abs().max(1e-12);
+        assert!(
+            rel <= 1e-3,
+            "{}: runtime {a} vs builder {b} (relative {rel:e})",
+            path.display()
+        );
+        assert_eq!(result.threshold, task.threshold);
+    }
+}
+
+#[test]
+fn runtime_scores_equal_builder_scores_int8_single_stage() {
+    check_score_parity(bundle_s(), Preset::S);
+}
+
+#[test]
+fn runtime_scores_equal_builder_scores_fp32_two_stages() {
+    check_score_parity(bundle_l(), Preset::L);
+}
+
+#[test]
+fn routes_trained_products_and_rejects_an_untrained_one() {
+    let mut pipeline = Pipeline::open(bundle_s(), &SessionConfig::default()).unwrap();
+    for product in TRAINED {
+        for path in test_images(product) {
+            let r = pipeline.infer(&load_rgb(&path).unwrap(), None);
+            assert_eq!(
+                r.product.as_deref(),
+                Some(product),
+                "{}: {:?}",
+                path.display(),
+                r.reason
+            );
+        }
+    }
+    for path in test_images(UNTRAINED) {
+        let r = pipeline.infer(&load_rgb(&path).unwrap(), None);
+        assert_eq!(
+            r.reason,
+            Some(Reason::UnknownProduct),
+            "{}: routed to {:?} at distance {} (radius {})",
+            path.display(),
+            r.product,
+            r.distance,
+            r.routing_radius
+        );
+        assert_eq!(r.verdict, adapts_runtime::pipeline::Verdict::Fail);
+    }
+}
+
+#[test]
+fn append_leaves_earlier_files_byte_identical() {
+    let first = job(Preset::S, "bundle-append", &TRAINED[..1], false);
+    job::run(&first).unwrap();
+    let before = Bundle::open(&first.out).unwrap().into_manifest();
+    let snapshot: Vec<(String, Vec<u8>)> = before
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.path.clone(),
+                std::fs::read(first.out.join(&f.path)).unwrap(),
+            )
+        })
+        .collect();
+    job::run(&job(Preset::S, "bundle-append", &TRAINED[1..], true)).unwrap();
+    let after = Bundle::open(&first.out).unwrap().into_manifest();
+    assert_eq!(after.tasks.len(), 2);
+    assert_eq!(after.tasks[0], before.tasks[0]);
+    for (path, bytes) in snapshot {
+        assert_eq!(
+            std::fs::read(first.out.join(&path)).unwrap(),
+            bytes,
+            "{path} changed"
+        );
+    }
+    // Appending the same product again is refused, and leaves the bundle as it was.
+    let again = job::run(&job(Preset::S, "bundle-append", &TRAINED[1..], true));
+    assert!(again
+        .unwrap_err()
+        .to_string()
+        .contains("already in the bundle"));
+    assert_eq!(Bundle::open(&first.out).unwrap().into_manifest(), after);
+}
+
+#[test]
+fn corrupted_bundle_file_is_rejected_with_its_name() {
+    let src = bundle_s();
+    let copy = workdir().join("bundle-corrupt");
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_dir(src, &copy);
+    let manifest = Bundle::open(&copy).unwrap().into_manifest();
+    let victim = &manifest.tasks[1].adapters[0];
+    let path = copy.join(victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let err = Bundle::open(&copy).unwrap_err().to_string();
+    assert!(
+        err.contains(victim.as_str()) && err.contains("sha256"),
+        "{err}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
