@@ -1,5 +1,6 @@
-//! `adapts-runtime run` and `info` as a user runs them, on a tiny real bundle: the graphs of
-//! `fixtures/tiny_bundle` (trivial numerics, real ONNX Runtime) assembled with `BundleWriter`.
+//! `adapts-runtime run` and `info` as a user runs them, on a tiny real bundle: the
+//! `fixtures/tiny_*.onnx` graphs (trivial numerics, real ONNX Runtime, written by
+//! `fixtures/make_tiny_bundle_graphs.py`) assembled with `BundleWriter`.
 //!
 //! Products: `red` (identity adapter: score 0, PASS) and `blue` (shifting adapter: score 1,
 //! FAIL anomaly at threshold 0.5); prototypes are the pooled trunk features of a uniformly
@@ -24,7 +25,7 @@ const BLUE: Rgb<u8> = Rgb([10, 10, 250]);
 const GREEN: Rgb<u8> = Rgb([10, 250, 10]);
 
 fn graph(name: &str) -> anyhow::Result<Vec<u8>> {
-    Ok(std::fs::read(fixture_dir().join("tiny_bundle").join(name))?)
+    Ok(std::fs::read(fixture_dir().join(format!("tiny_{name}")))?)
 }
 
 /// The routing vector the tiny trunk produces for a uniform frame: the normalised colour.
