@@ -8,13 +8,32 @@ BUILDER := target/release/adapts-builder
 setup:
 	scripts/setup.sh
 
-# The main job on built-in defaults: check the pretrained trunk on two photos, then
-# benchmark trunk latency (candle vs ONNX Runtime vs Python onnxruntime).
+# The main job on built-in defaults: synthesise four products, train three of them with the
+# pretrained EfficientNet-Lite0 (preset S), run the device runtime over the mixed test images
+# (the fourth product must come back as unknown_product), and report routing accuracy and
+# image AUROC per product. To use your own MVTec-layout data instead of synthetic products:
+#   make demo DATA=/path/to/mvtec CATEGORIES=bottle,cable,screw
+DEMO ?= out/demo
+DATA ?=
+CATEGORIES ?= fabric,washer,wood
+EPOCHS ?= 30
+RUNTIME := target/release/adapts-runtime
+DEMO_DATA := $(if $(DATA),$(DATA),$(DEMO)/data)
+comma := ,
+DEMO_PRODUCTS := $(if $(DATA),$(subst $(comma), ,$(CATEGORIES)),fabric washer wood pcb)
+
 demo: setup
-	$(CARGO) build --release -p adapts-builder
-	$(BUILDER) backbone check --trunk effnet-lite0 --weights weights/efficientnet-lite0.pth --image tests/data/cat.jpg
-	$(BUILDER) backbone check --trunk effnet-lite0 --weights weights/efficientnet-lite0.pth --image tests/data/coffee.jpg
-	$(BUILDER) bench-trunk --warmup 1 --iters 5 --json out/bench-trunk.json
+	$(CARGO) build --release -p adapts-builder -p adapts-runtime
+	$(if $(DATA),,$(BUILDER) synth --out $(DEMO)/data --products 4 --size 224)
+	$(BUILDER) train --data $(DEMO_DATA) --layout mvtec --categories $(CATEGORIES) \
+		--trunk effnet-lite0 --weights weights/efficientnet-lite0.pth --preset s \
+		--epochs $(EPOCHS) --out $(DEMO)/bundle --json $(DEMO)/train.json
+	$(BUILDER) info $(DEMO)/bundle
+	rm -rf $(DEMO)/mixed
+	for p in $(DEMO_PRODUCTS); do mkdir -p $(DEMO)/mixed/$$p && cp -R $(DEMO_DATA)/$$p/test/. $(DEMO)/mixed/$$p/; done
+	$(RUNTIME) run --bundle $(DEMO)/bundle --source dir:$(DEMO)/mixed \
+		--out $(DEMO)/results.jsonl --heatmaps $(DEMO)/heatmaps
+	$(BUILDER) report --results $(DEMO)/results.jsonl
 
 # Tests need the weights and libonnxruntime, not the Python benchmark baseline.
 test:
@@ -24,6 +43,7 @@ test:
 bench: setup
 	$(CARGO) build --release -p adapts-builder
 	$(BUILDER) bench-trunk --json out/bench-trunk.json
+	$(BUILDER) bench-train --trunk wrn50-2 --json out/bench-train.json
 
 lint:
 	$(CARGO) fmt --all -- --check

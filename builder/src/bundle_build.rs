@@ -85,7 +85,12 @@ pub fn write_shared(
     let mut adapted = vec![stage_info(names[first], &feature)?];
     let mut later_stages = Vec::new();
     let mut routing_dim = feature.shape[1];
-    for (k, &stage_name) in names.iter().enumerate().take(plan.last() + 1).skip(first + 1) {
+    for (k, &stage_name) in names
+        .iter()
+        .enumerate()
+        .take(plan.last() + 1)
+        .skip(first + 1)
+    {
         let mut g = OnnxGraph::new();
         let x = g.input("x", &feature.shape);
         let y = trunk.stage(&mut g, k, &x)?;

@@ -39,7 +39,18 @@ impl CustomOp1 for FrozenConv {
             candle_core::bail!("frozen-conv2d: contiguous input expected")
         };
         let x = Tensor::from_slice(&data[start..end], layout.shape(), &candle_core::Device::Cpu)?;
-        let y = x.conv2d(&self.weight, self.pad, self.stride, 1, 1)?;
+        let (_, _, k, _) = self.weight.dims4()?;
+        let y = if k == 1 && self.stride == 1 && self.pad == 0 {
+            // 1x1 stride 1: a batched matrix product, no im2col copy.
+            let (n, c_in, h, w) = x.dims4()?;
+            let c_out = self.weight.dim(0)?;
+            self.weight
+                .reshape((c_out, c_in))?
+                .broadcast_matmul(&x.reshape((n, c_in, h * w))?)?
+                .reshape((n, c_out, h, w))?
+        } else {
+            x.conv2d(&self.weight, self.pad, self.stride, 1, 1)?
+        };
         let shape = y.shape().clone();
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
     }

@@ -22,6 +22,7 @@ pub mod check;
 pub mod dataset;
 mod depthwise;
 mod error;
+pub mod eval;
 pub mod export;
 pub mod frozen;
 pub mod fsutil;

@@ -1,6 +1,6 @@
 //! `adapts-builder`: host tool for AdapTS edge bundles.
 //!
-//! Exit codes: 0 success, 1 a check did not pass, 2 error (bad input, missing file, ...).
+//! Exit codes: 0 success, 2 error (bad input, missing file, ...).
 
 mod cli;
 

@@ -261,6 +261,40 @@ fn corrupted_bundle_file_is_rejected_with_its_name() {
     );
 }
 
+#[test]
+fn eval_reports_metrics_for_a_trained_bundle() {
+    use adapts_builder::eval::{EvalConfig, Evaluation};
+    let config = EvalConfig::new(bundle_s().clone(), workdir().join("data"), Layout::Mvtec);
+    let eval = Evaluation::prepare(&config).unwrap_or_else(|e| panic!("{e}"));
+    // The untrained product is in the data but not in the bundle: not evaluated.
+    let names: Vec<&str> = eval.products().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, TRAINED);
+    let images = eval.image_count();
+    assert_eq!(images, TRAINED.len() * 9);
+    let report = eval.run(&|| {}).unwrap_or_else(|e| panic!("{e}"));
+    for p in &report.products {
+        assert_eq!(p.routing_accuracy, Some(1.0), "{}", p.product);
+        assert_eq!((p.images, p.defects), (9, 5));
+        for auc in [p.image_auroc, p.pixel_auroc] {
+            assert!(
+                auc.is_some_and(|a| (0.0..=1.0).contains(&a)),
+                "{}: {auc:?}",
+                p.product
+            );
+        }
+        let side = SIZE as usize;
+        assert_eq!(p.pixels, 9 * side * side);
+        assert!(p.defect_pixels > 0 && p.latency_ms > 0.0);
+    }
+    assert_eq!(report.mean.routing_accuracy, Some(1.0));
+    let csv = report.scores_csv();
+    assert_eq!(csv.lines().count(), 1 + images);
+    assert!(csv
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').count() == 8 && !l.contains("inf")));
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

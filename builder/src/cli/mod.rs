@@ -1,8 +1,11 @@
 //! Command-line interface: argument types and dispatch, one module per subcommand.
 
 mod backbone;
+mod bench_train;
 mod bench_trunk;
+mod eval;
 mod export_trunk;
+mod info;
 mod report;
 mod synth;
 mod train;
@@ -19,7 +22,8 @@ pub struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 success, 1 a check did not pass, 2 error.\n\
+const EXIT_CODES: &str =
+    "Exit codes: 0 success, 2 error (the message names the file, key or value).\n\
 Logging: RUST_LOG=debug|info|warn (default info).";
 
 #[derive(Debug, Subcommand)]
@@ -31,12 +35,18 @@ enum Command {
     ExportTrunk(export_trunk::Args),
     /// Benchmark trunk latency: candle vs ONNX Runtime (and Python onnxruntime when present).
     BenchTrunk(bench_trunk::Args),
+    /// Benchmark training speed: plain candle against the optimised training step.
+    BenchTrain(bench_train::Args),
     /// Generate a synthetic MVTec-layout dataset of distinct products with defects.
     Synth(synth::Args),
     /// Train products' adapters on normal images and write or extend a bundle.
     Train(train::Args),
     /// Routing accuracy and image AUROC per product from a runtime results file.
     Report(report::Args),
+    /// Show a bundle's trunk, products and per-product memory footprint.
+    Info(info::Args),
+    /// Image and pixel AUROC, routing accuracy and latency of a bundle on a labelled test set.
+    Eval(eval::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -44,8 +54,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backbone(cmd) => backbone::run(cmd),
         Command::ExportTrunk(args) => export_trunk::run(args),
         Command::BenchTrunk(args) => bench_trunk::run(args),
+        Command::BenchTrain(args) => bench_train::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),
         Command::Report(args) => report::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -6,6 +6,7 @@
 //! seen here: the threshold comes from a validation split of the normal training images and
 //! synthetic anomalies made from them.
 
+pub mod bench;
 pub mod calibrate;
 pub mod job;
 pub mod loss;
@@ -74,7 +75,8 @@ pub struct TrainedTask {
     pub train_images: usize,
     pub val_images: usize,
     pub train_seconds: f64,
-    /// Training images (clean + augmented counted once) per second, excluding the cache pass.
+    /// Training images per second (each step also trains on a synthetic-anomaly copy of every
+    /// image), excluding the one-off teacher cache pass.
     pub images_per_second: f64,
     pub final_loss: (f32, f32),
 }
@@ -157,7 +159,6 @@ pub fn train_task(
 ) -> Result<TrainedTask> {
     let started = Instant::now();
     let plan = setup.plan;
-    let size = setup.preprocess.crop as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let bs = config.batch_size.max(1);
 
@@ -174,7 +175,6 @@ pub fn train_task(
         .collect::<candle_core::Result<_>>()?;
     let mut student = Student::new(plan, &channels, &mut rng)?;
     let mut opt = SGD::new(student.vars(), config.lr)?;
-    let adapted_idx: Vec<usize> = plan.adapted.iter().map(|&k| k - plan.first()).collect();
 
     let steps_per_epoch = train.len().div_ceil(bs);
     let total_steps = (config.epochs * steps_per_epoch).max(1);
@@ -190,6 +190,7 @@ pub fn train_task(
     bar.set_prefix(name.to_string());
     let train_start = Instant::now();
     let mut step = 0usize;
+    let mut processed = 0usize;
     let mut last = (0f32, 0f32);
     for epoch in 0..config.epochs {
         // Batches keep the cache's grouping; their order changes every epoch.
@@ -201,41 +202,20 @@ pub fn train_task(
                     * (config.lr - config.lr_min)
                     * (1.0 + (std::f64::consts::PI * step as f64 / total_steps as f64).cos());
             opt.set_learning_rate(lr);
-            let clean = &cache[b];
             let images = &train[b * bs..(b * bs + bs).min(train.len())];
-            let synthetic: Vec<_> = images
-                .iter()
-                .map(|img| setup.synth.apply(img, &mut rng))
-                .collect();
-            let aug_refs: Vec<&RgbImage> = synthetic.iter().map(|s| &s.image).collect();
-            let aug = teacher.run(&to_input(&aug_refs, &setup.preprocess)?)?;
-            let n = images.len();
-            let t_all: Vec<Tensor> = clean
-                .stages
-                .iter()
-                .zip(&aug.stages)
-                .map(|(c, a)| Tensor::cat(&[c, a], 0))
-                .collect::<candle_core::Result<_>>()?;
-            let s_all = student.forward(setup.trunk, plan, &t_all[0], config.frozen_engine)?;
-            let t_adapted: Vec<&Tensor> = adapted_idx.iter().map(|&i| &t_all[i]).collect();
-            let (mut tc, mut sc, mut ta, mut sa) = (vec![], vec![], vec![], vec![]);
-            for (t, s) in t_adapted.iter().zip(&s_all) {
-                tc.push(t.narrow(0, 0, n)?);
-                sc.push(s.narrow(0, 0, n)?);
-                ta.push(t.narrow(0, n, n)?);
-                sa.push(s.narrow(0, n, n)?);
-            }
-            let stfpm = loss::stfpm(&tc, &sc)?;
-            let p = student.segment(&ta, &sa)?;
-            let (_, _, h0, w0) = p.dims4()?;
-            let masks: Vec<Vec<f32>> = synthetic.into_iter().map(|s| s.mask).collect();
-            let target = mask_target(&masks, size, h0, w0)?;
-            let seg = loss::focal_l1(&p, &target, 4.0)?;
-            let total = (&stfpm + &seg)?;
-            opt.backward_step(&total)?;
-            last = (stfpm.to_scalar::<f32>()?, seg.to_scalar::<f32>()?);
+            last = train_step(
+                setup,
+                &mut student,
+                &mut opt,
+                teacher,
+                &cache[b],
+                images,
+                &mut rng,
+                config.frozen_engine,
+            )?;
             step += 1;
-            let ips = (step * bs) as f64 / train_start.elapsed().as_secs_f64();
+            processed += images.len();
+            let ips = processed as f64 / train_start.elapsed().as_secs_f64();
             bar.set_message(format!(
                 "epoch {}/{} stfpm {:.4} seg {:.4} {:.1} img/s",
                 epoch + 1,
@@ -265,7 +245,6 @@ pub fn train_task(
     let pooled: Vec<Tensor> = cache.iter().map(|c| c.pooled.clone()).collect();
     let pooled = Tensor::cat(&pooled, 0)?;
     let calibration = calibrate::calibrate(setup, &adapters, &pooled, val, config.seed)?;
-    let processed = step * bs;
     Ok(TrainedTask {
         name: name.to_string(),
         adapters,
@@ -280,6 +259,55 @@ pub fn train_task(
         },
         final_loss: last,
     })
+}
+
+/// One optimisation step on a batch: STFPM on the clean images (teacher features given),
+/// segmentation loss on freshly drawn synthetic anomalies of the same images. Returns the
+/// two loss values.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    setup: &TaskSetup,
+    student: &mut Student,
+    opt: &mut SGD,
+    teacher: &mut Teacher,
+    clean: &TeacherBatch,
+    images: &[RgbImage],
+    rng: &mut ChaCha8Rng,
+    engine: FrozenEngine,
+) -> Result<(f32, f32)> {
+    let plan = setup.plan;
+    let size = setup.preprocess.crop as usize;
+    let synthetic: Vec<_> = images
+        .iter()
+        .map(|img| setup.synth.apply(img, rng))
+        .collect();
+    let aug_refs: Vec<&RgbImage> = synthetic.iter().map(|s| &s.image).collect();
+    let aug = teacher.run(&to_input(&aug_refs, &setup.preprocess)?)?;
+    let n = images.len();
+    let t_all: Vec<Tensor> = clean
+        .stages
+        .iter()
+        .zip(&aug.stages)
+        .map(|(c, a)| Tensor::cat(&[c, a], 0))
+        .collect::<candle_core::Result<_>>()?;
+    let s_all = student.forward(setup.trunk, plan, &t_all[0], engine)?;
+    let (mut tc, mut sc, mut ta, mut sa) = (vec![], vec![], vec![], vec![]);
+    for (&k, s) in plan.adapted.iter().zip(&s_all) {
+        let t = &t_all[k - plan.first()];
+        tc.push(t.narrow(0, 0, n)?);
+        sc.push(s.narrow(0, 0, n)?);
+        ta.push(t.narrow(0, n, n)?);
+        sa.push(s.narrow(0, n, n)?);
+    }
+    let stfpm = loss::stfpm(&tc, &sc)?;
+    let p = student.segment(&ta, &sa)?;
+    let (_, _, h0, w0) = p.dims4()?;
+    let masks: Vec<Vec<f32>> = synthetic.into_iter().map(|s| s.mask).collect();
+    let target = mask_target(&masks, size, h0, w0)?;
+    let seg = loss::focal_l1(&p, &target, 4.0)?;
+    let total = (&stfpm + &seg)?;
+    opt.backward_step(&total)?;
+    Ok((stfpm.to_scalar::<f32>()?, seg.to_scalar::<f32>()?))
 }
 
 /// Scores images in batches through the deployable pipeline (candle).
