@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::graph::{Eval, Graph};
+use crate::graph::{pad_for_conv, Eval, Graph};
 use crate::nn::{BatchNorm2d, Conv2d, Linear};
 use crate::Result;
 
@@ -91,17 +91,7 @@ impl Graph for Frozen {
             // Depthwise: the kernel op already computes the input gradient only.
             return Eval.conv2d(x, conv);
         }
-        let (_, _, h, w) = x.dims4()?;
-        let [top, left, bottom, right] = conv.pads(h, w);
-        let (x, pad) = if top == bottom && left == right && top == left {
-            (x.clone(), top)
-        } else {
-            (
-                x.pad_with_zeros(2, top, bottom)?
-                    .pad_with_zeros(3, left, right)?,
-                0,
-            )
-        };
+        let (x, pad) = pad_for_conv(x, conv)?;
         let op = FrozenConv {
             weight: conv.weight.clone(),
             stride: conv.stride,

@@ -79,17 +79,7 @@ impl Graph for Eval {
     type Value = Tensor;
 
     fn conv2d(&mut self, x: &Tensor, conv: &Conv2d) -> Result<Tensor> {
-        let (_, _, h, w) = x.dims4()?;
-        let [top, left, bottom, right] = conv.pads(h, w);
-        let (x, pad) = if top == bottom && left == right && top == left {
-            (x.clone(), top)
-        } else {
-            (
-                x.pad_with_zeros(2, top, bottom)?
-                    .pad_with_zeros(3, left, right)?,
-                0,
-            )
-        };
+        let (x, pad) = pad_for_conv(x, conv)?;
         let y = if conv.groups > 1 && conv.groups == conv.in_channels() {
             crate::depthwise::depthwise_conv2d(&x, &conv.weight, conv.stride, pad)?
         } else {
@@ -184,6 +174,21 @@ impl Graph for Eval {
 
     fn max_per_image(&mut self, x: &Tensor) -> Result<Tensor> {
         Ok(x.flatten_from(1)?.max(1)?)
+    }
+}
+
+/// The input and symmetric padding to hand to a candle convolution: asymmetric padding
+/// (TensorFlow `SAME`) is applied to the input explicitly.
+pub fn pad_for_conv(x: &Tensor, conv: &Conv2d) -> Result<(Tensor, usize)> {
+    let (_, _, h, w) = x.dims4()?;
+    let [top, left, bottom, right] = conv.pads(h, w);
+    if top == bottom && left == right && top == left {
+        Ok((x.clone(), top))
+    } else {
+        let padded = x
+            .pad_with_zeros(2, top, bottom)?
+            .pad_with_zeros(3, left, right)?;
+        Ok((padded, 0))
     }
 }
 

@@ -30,8 +30,8 @@ struct ProductReport {
     unknown_rejections: usize,
     /// Image AUROC of score / threshold (None when a class is missing).
     image_auroc: Option<f64>,
-    /// Frames whose verdict matched the ground truth.
-    verdict_accuracy: f64,
+    /// Frames whose verdict matched the ground truth (trained products only).
+    verdict_accuracy: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -106,8 +106,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 routing_accuracy: correct as f64 / group.len() as f64,
                 unknown_rejections: group.iter().filter(|r| r.unknown).count(),
                 image_auroc: if known { auroc(&scores, &labels) } else { None },
-                verdict_accuracy: group.iter().filter(|r| r.fail == r.anomalous).count() as f64
-                    / group.len() as f64,
+                verdict_accuracy: known.then(|| {
+                    group.iter().filter(|r| r.fail == r.anomalous).count() as f64
+                        / group.len() as f64
+                }),
             },
         );
     }
@@ -126,14 +128,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         for (name, r) in &report {
             println!(
-                "{:<16} {:>6} {:>6} {:>8.1}% {:>8} {:>11} {:>8.1}%",
+                "{:<16} {:>6} {:>6} {:>8.1}% {:>8} {:>11} {:>9}",
                 name,
                 r.images,
                 r.anomalous,
                 100.0 * r.routing_accuracy,
                 r.unknown_rejections,
                 r.image_auroc.map_or("-".into(), |a| format!("{a:.4}")),
-                100.0 * r.verdict_accuracy
+                r.verdict_accuracy
+                    .map_or("-".into(), |a| format!("{:.1}%", 100.0 * a))
             );
         }
         println!(

@@ -130,6 +130,11 @@ impl AdapterParams {
         Ok((x3 + out)?.reshape((n, c, h, w))?)
     }
 
+    /// BatchNorm running `(mean, variance)` of the latent features.
+    pub fn running_stats(&self) -> (Tensor, Tensor) {
+        (self.running_mean.clone(), self.running_var.clone())
+    }
+
     /// The deployable adapter: BatchNorm (running statistics) folded into `W1`, `b1`.
     /// Layer names are `{name}.conv1` and `{name}.conv2`.
     pub fn to_inference(&self, name: &str) -> Result<Adapter> {
