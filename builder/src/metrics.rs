@@ -255,7 +255,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let u = (state >> 40) as u32; // 24 bits
-            let defect = u % 32 == 0;
+            let defect = u.is_multiple_of(32);
             let score = (u >> 8) as f32 / 65536.0 + if defect { 0.5 } else { 0.0 };
             acc.push(score, defect);
         }
