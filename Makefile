@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BUILDER := target/release/adapts-builder
 
-.PHONY: setup demo test bench lint fixtures
+.PHONY: setup demo test bench lint fixtures paper
 
 setup:
 	scripts/setup.sh
@@ -34,6 +34,24 @@ demo: setup
 	$(RUNTIME) run --bundle $(DEMO)/bundle --source dir:$(DEMO)/mixed \
 		--out $(DEMO)/results.jsonl --heatmaps $(DEMO)/heatmaps
 	$(BUILDER) report --results $(DEMO)/results.jsonl
+	$(BUILDER) eval --bundle $(DEMO)/bundle --data $(DEMO_DATA) --layout mvtec --setting continual \
+		--heatmaps $(DEMO)/eval-heatmaps --heatmap-count 4 --json $(DEMO)/eval.json \
+		--dump-scores $(DEMO)/scores.csv
+
+# The paper's tables in one command: WRN50-2 at 224 px, presets S/M/L, single / multi-class /
+# continual, on MVTec AD (or LAYOUT=visa|mvtec3d|folder|mtd):
+#   make paper DATA=/path/to/mvtec_anomaly_detection WEIGHTS=/path/to/wide_resnet50_2.pth
+LAYOUT ?= mvtec
+PRESETS ?= s,m,l
+PAPER_EPOCHS ?= 10
+PAPER_OUT ?= out/paper
+WEIGHTS ?=
+paper:
+	@test -n "$(DATA)" -a -n "$(WEIGHTS)" || { echo "usage: make paper DATA=DIR WEIGHTS=wide_resnet50_2.pth [LAYOUT=mvtec] [PRESETS=s,m,l] [PAPER_EPOCHS=10] [PAPER_OUT=out/paper]"; exit 2; }
+	ADAPTS_SETUP_VENV=0 scripts/setup.sh
+	$(CARGO) build --release -p adapts-builder
+	$(BUILDER) paper --data $(DATA) --layout $(LAYOUT) --trunk wrn50-2 --weights $(WEIGHTS) \
+		--presets $(PRESETS) --epochs $(PAPER_EPOCHS) --image-size 224 --out $(PAPER_OUT)
 
 # Tests need the weights and libonnxruntime, not the Python benchmark baseline.
 test:

@@ -4,8 +4,12 @@
 //! `average_precision_score` and F1max (over `precision_recall_curve`), written by
 //! `scripts/make_metric_fixtures.py` (see its docstring to regenerate). This test needs no
 //! Python: it asserts our exact, sort-based metrics agree to <= 1e-6.
+//!
+//! `tests/fixtures/pixel_metrics.json` (from `scripts/make_pixel_metric_fixtures.py`) holds
+//! anomaly maps and masks with scikit-learn's pixel ROC, AP and F1max and the MVTec AD
+//! reference AUPRO (scipy 8-connected regions, its own trapezoid), checked the same way.
 
-use adapts_builder::metrics::{auroc, average_precision, f1_max, pixel_auroc};
+use adapts_builder::metrics::{aupro, auroc, average_precision, f1_max, pixel_auroc, PixelScores};
 use serde::Deserialize;
 
 const TOLERANCE: f64 = 1e-6;
@@ -108,4 +112,90 @@ fn fixture_covers_ties_all_equal_and_single_positive() {
     assert_eq!(auroc(scores, &negatives), None);
     assert_eq!(average_precision(scores, &negatives), None);
     assert_eq!(f1_max(scores, &negatives), None);
+}
+
+#[derive(Deserialize)]
+struct PixelFixture {
+    sklearn: String,
+    scipy: String,
+    cases: Vec<PixelCase>,
+}
+
+#[derive(Deserialize)]
+struct PixelCase {
+    name: String,
+    width: usize,
+    height: usize,
+    maps: Vec<Vec<f32>>,
+    masks: Vec<Vec<u8>>,
+    auroc: f64,
+    average_precision: f64,
+    f1_max: f64,
+    #[serde(rename = "aupro_0.3")]
+    aupro_03: f64,
+    #[serde(rename = "aupro_0.05")]
+    aupro_005: f64,
+}
+
+#[test]
+fn pixel_metrics_match_scikit_learn_and_the_mvtec_reference() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pixel_metrics.json"
+    );
+    let text = std::fs::read_to_string(path).expect("read pixel metrics fixture");
+    let fixture: PixelFixture = serde_json::from_str(&text).expect("parse pixel fixture");
+    assert!(fixture.cases.len() >= 4, "fixture lost cases");
+    let mut worst = 0f64;
+    for case in &fixture.cases {
+        let (w, h) = (case.width, case.height);
+        let masks: Vec<Vec<bool>> = case
+            .masks
+            .iter()
+            .map(|m| m.iter().map(|&v| v == 1).collect())
+            .collect();
+        let fill = || {
+            let mut acc = PixelScores::default();
+            for (map, mask) in case.maps.iter().zip(&masks) {
+                if mask.iter().any(|&d| d) {
+                    acc.add_image(map, mask, w, h).unwrap();
+                } else {
+                    acc.add_normal(map);
+                }
+            }
+            acc
+        };
+        let at_03 = fill().metrics(0.3);
+        let at_005 = fill().metrics(0.05);
+        let maps: Vec<&[f32]> = case.maps.iter().map(|m| m.as_slice()).collect();
+        let mask_refs: Vec<&[bool]> = masks.iter().map(|m| m.as_slice()).collect();
+        let checks = [
+            ("P-ROC", at_03.auroc, case.auroc),
+            ("P-AP", at_03.average_precision, case.average_precision),
+            ("P-F1max", at_03.f1_max, case.f1_max),
+            ("AUPRO@0.3", at_03.aupro, case.aupro_03),
+            ("AUPRO@0.05", at_005.aupro, case.aupro_005),
+            (
+                "aupro()@0.3",
+                aupro(&maps, &mask_refs, w, h, 0.3),
+                case.aupro_03,
+            ),
+        ];
+        for (metric, ours, reference) in checks {
+            let ours = ours.unwrap_or_else(|| panic!("{}: {metric} is None", case.name));
+            let deviation = (ours - reference).abs();
+            assert!(
+                deviation <= TOLERANCE,
+                "{}: {metric} {ours} vs reference {reference}",
+                case.name
+            );
+            worst = worst.max(deviation);
+        }
+    }
+    eprintln!(
+        "{} pixel cases, scikit-learn {}, scipy {}: max deviation {worst:e}",
+        fixture.cases.len(),
+        fixture.sklearn,
+        fixture.scipy
+    );
 }

@@ -127,3 +127,20 @@ fn depthwise_kernel_matches_grouped_convolution() {
         assert!(diff < 1e-5, "k{k} s{stride} p{pad}: max diff {diff}");
     }
 }
+
+/// Traced multiply-accumulates of the full WideResNet50_2 at 224 px against torchvision's
+/// published figure (its weights metadata lists 11.398 GFLOPS, counting the multiply-adds of
+/// convolutions and the classifier), the number the cost columns of `eval` build on.
+#[test]
+fn wide_resnet50_2_macs_match_torchvision() {
+    use adapts_builder::models::Trunk;
+    use adapts_builder::onnx::OnnxGraph;
+    let vb = candle_nn::VarBuilder::zeros(DType::F32, &Device::Cpu);
+    let trunk = Trunk::new(vb, TrunkKind::Wrn50_2.arch(), Cut::Classifier).unwrap();
+    let mut g = OnnxGraph::new();
+    let x = g.input("image", &[1, 3, 224, 224]);
+    trunk.forward(&mut g, &x).unwrap();
+    let gmacs = g.macs() as f64 / 1e9;
+    eprintln!("wide_resnet50_2 at 224 px: {gmacs:.4} GMAC");
+    assert!((gmacs - 11.398).abs() < 0.01, "{gmacs} GMAC");
+}

@@ -332,6 +332,22 @@ impl Pipeline {
         &self.manifest
     }
 
+    /// Keeps only the first `n` tasks: the station as it stood when its `n`-th product was
+    /// added (appending adds tasks at the end and never changes an earlier one). Routing then
+    /// chooses among those `n` prototypes. An error when `n` is 0 or more than the tasks.
+    pub fn truncate_tasks(&mut self, n: usize) -> Result<()> {
+        if n == 0 || n > self.manifest.tasks.len() {
+            return Err(Error::InvalidBundle {
+                path: "(manifest)".into(),
+                reason: format!("cannot keep {n} of {} tasks", self.manifest.tasks.len()),
+            });
+        }
+        self.manifest.tasks.truncate(n);
+        self.graphs.adapters.truncate(n);
+        self.router = Router::new(&self.manifest.tasks)?;
+        Ok(())
+    }
+
     /// Judges one frame. Never fails: every problem becomes a FAIL verdict with its reason.
     ///
     /// With `product_override` (a PLC naming the product) routing is skipped, and the

@@ -307,3 +307,107 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The paper run: products trained one at a time into one bundle, every seen product evaluated
+/// after each step, earlier weights checked after every step. Replaying the finished bundle
+/// (`eval --setting continual`) must give exactly the matrix measured during training.
+#[test]
+fn paper_run_trains_in_order_and_replay_reproduces_every_step() {
+    use adapts_builder::eval::{continual, EvalConfig};
+    use adapts_builder::paper::{self, PaperRun};
+
+    let kind = TrunkKind::EffnetLite0;
+    let order = ["washer", "fabric", "wood"];
+    let out = workdir().join("paper");
+    let run = PaperRun {
+        data: workdir().join("data"),
+        layout: Layout::Mvtec,
+        categories: order.iter().map(|s| s.to_string()).collect(),
+        trunk: kind,
+        weights: WeightsSource::File(weights()),
+        normalization: default_normalization(kind),
+        presets: vec![Preset::S],
+        out: out.clone(),
+        image_size: SIZE,
+        textures: None,
+        train: TrainConfig {
+            epochs: 1,
+            batch_size: 4,
+            seed: 1,
+            progress: false,
+            ..TrainConfig::default()
+        },
+        heatmaps: 2,
+    };
+    let steps = std::sync::Mutex::new(Vec::new());
+    let results = paper::run(&run, &|line| steps.lock().unwrap().push(line.to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(steps.into_inner().unwrap().len(), 3);
+    let r = &results[0];
+    let c = &r.continual;
+    assert_eq!(c.tasks, order);
+    // Weights: 3 products added; after step 2 one earlier product checked, after step 3 two.
+    let ledger = c.weights.as_ref().expect("a training run checks weights");
+    assert_eq!((ledger.added.len(), ledger.checks), (3, 3));
+    for (k, row) in c.image_auroc.rows.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            assert_eq!(v.is_some(), j <= k, "step {} product {j}: {v:?}", k + 1);
+        }
+    }
+    assert!(c.image_auroc.forgetting.is_some() && c.image_auroc.final_average.is_some());
+
+    // Replay of the final bundle = what each step measured, metric for metric.
+    let replayed = continual::replay(
+        &EvalConfig::new(r.bundle.clone(), workdir().join("data"), Layout::Mvtec),
+        &|| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replayed.tasks, c.tasks);
+    for (a, b) in [
+        (&replayed.image_auroc, &c.image_auroc),
+        (&replayed.pixel_auroc, &c.pixel_auroc),
+        (&replayed.aupro, &c.aupro),
+        (&replayed.routing_accuracy, &c.routing_accuracy),
+    ] {
+        assert_eq!(a.rows, b.rows, "{}", a.metric);
+    }
+
+    // Multi-class = the last step; single-class = routing off, one model per product.
+    let multi = r.multi();
+    assert_eq!(multi.products.len(), 3);
+    assert!(r
+        .single
+        .products
+        .iter()
+        .all(|p| p.routing_accuracy.is_none()));
+    let (single_cost, multi_cost) = (&r.single.cost, &multi.cost);
+    assert!(single_cost.total_fp32_mb > 2.5 * multi_cost.total_fp32_mb);
+    assert_eq!(
+        single_cost.additional_int8_mb,
+        multi_cost.additional_int8_mb
+    );
+    assert!(multi_cost.additional_int8_mb * 4.0 == multi_cost.additional_fp32_mb);
+    let (inference, training) = (
+        multi_cost.inference_gflops.expect("graphs carry MACs"),
+        multi_cost.training_gflops.expect("graphs carry MACs"),
+    );
+    assert!(
+        inference > 0.0 && training > inference,
+        "{inference} {training}"
+    );
+
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    for row in [
+        "| S | single |",
+        "| S | multi |",
+        "| S | continual |",
+        "step 3",
+    ] {
+        assert!(summary.contains(row), "summary lacks {row}:\n{summary}");
+    }
+    assert!(out.join("s/results.json").is_file() && out.join("s/scores.csv").is_file());
+    let maps = std::fs::read_dir(out.join("s/heatmaps/wood"))
+        .unwrap()
+        .count();
+    assert_eq!(maps, 2);
+}

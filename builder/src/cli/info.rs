@@ -1,10 +1,10 @@
 //! `adapts-builder info`: a bundle's trunk, products and memory footprint (what each
 //! product adds, in FP32 and INT8 terms, against the shared trunk).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::onnx::{self, proto::data_type};
+use adapts_builder::cost::{BundleCost, Footprint};
 use adapts_runtime::bundle::Bundle;
 use clap::Parser;
 
@@ -15,50 +15,6 @@ pub struct Args {
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
-}
-
-/// Parameter counts of one graph file.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
-struct Footprint {
-    file_bytes: u64,
-    /// Every stored value (weights, biases, scales).
-    parameters: u64,
-    /// Memory with every parameter in f32.
-    fp32_bytes: u64,
-    /// Memory as stored (INT8 weights count one byte).
-    stored_bytes: u64,
-}
-
-impl std::ops::AddAssign for Footprint {
-    fn add_assign(&mut self, o: Self) {
-        self.file_bytes += o.file_bytes;
-        self.parameters += o.parameters;
-        self.fp32_bytes += o.fp32_bytes;
-        self.stored_bytes += o.stored_bytes;
-    }
-}
-
-fn footprint(path: &Path) -> anyhow::Result<Footprint> {
-    let bytes = std::fs::read(path)?;
-    let model = onnx::decode(&bytes)?;
-    let mut f = Footprint {
-        file_bytes: bytes.len() as u64,
-        ..Footprint::default()
-    };
-    for t in model.graph.iter().flat_map(|g| &g.initializer) {
-        let n: u64 = t.dims.iter().map(|&d| d.max(1) as u64).product();
-        let stored = match t.data_type {
-            data_type::INT8 => n,
-            _ => 4 * n,
-        };
-        f.parameters += n;
-        f.stored_bytes += stored;
-        // Zero points exist only because of quantisation; an FP32 model would not have them.
-        if !(t.data_type == data_type::INT8 && t.name.ends_with("zero_point")) {
-            f.fp32_bytes += 4 * n;
-        }
-    }
-    Ok(f)
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -73,25 +29,21 @@ struct TaskRow {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bundle = Bundle::open(&args.bundle)?;
     let m = bundle.manifest();
-    let mut shared = footprint(&bundle.trunk_graph())?;
-    for p in bundle.stage_graphs() {
-        shared += footprint(&p)?;
-    }
-    shared += footprint(&bundle.head_graph())?;
-    let mut tasks = Vec::new();
-    for (i, t) in m.tasks.iter().enumerate() {
-        let mut f = Footprint::default();
-        for p in bundle.adapter_graphs(i).unwrap_or_default() {
-            f += footprint(&p)?;
-        }
-        tasks.push(TaskRow {
+    let cost = BundleCost::of(&bundle)?;
+    let shared = cost.shared();
+    let tasks: Vec<TaskRow> = m
+        .tasks
+        .iter()
+        .zip(&cost.tasks)
+        .map(|(t, (_, footprint))| TaskRow {
             name: t.name.clone(),
             precision: format!("{:?}", t.precision).to_lowercase(),
-            footprint: f,
+            footprint: *footprint,
             threshold: t.threshold,
             routing_radius: t.routing_radius,
-        });
-    }
+        })
+        .collect();
+    let summary = cost.summary();
     let total = bundle.total_bytes();
     if args.json {
         let v = serde_json::json!({
@@ -101,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "adapted": m.adapted,
             "shared": shared,
             "tasks": tasks,
+            "cost": summary,
             "total_file_bytes": total,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -142,6 +95,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             t.threshold
         );
     }
+    let gflops = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    println!(
+        "GFLOPs per image: inference {}, training {}",
+        gflops(summary.inference_gflops),
+        gflops(summary.training_gflops)
+    );
     println!(
         "total on disk: {:.2} MB in {} files",
         mb(total),

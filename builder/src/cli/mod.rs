@@ -6,6 +6,7 @@ mod bench_trunk;
 mod eval;
 mod export_trunk;
 mod info;
+mod paper;
 mod report;
 mod synth;
 mod train;
@@ -45,8 +46,12 @@ enum Command {
     Report(report::Args),
     /// Show a bundle's trunk, products and per-product memory footprint.
     Info(info::Args),
-    /// Image and pixel AUROC, routing accuracy and latency of a bundle on a labelled test set.
+    /// The paper's metrics, memory and GFLOPs of a bundle on a labelled test set
+    /// (single, multi-class or continual setting).
     Eval(eval::Args),
+    /// Train and evaluate the paper's setting in one run: presets x (single, multi,
+    /// continual), products trained in order, tables in OUT/summary.md.
+    Paper(paper::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -60,5 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Info(args) => info::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Paper(args) => paper::run(args),
     }
 }

@@ -62,7 +62,8 @@ impl OnnxGraph {
         self.macs
     }
 
-    /// Closes the graph with named outputs (an `Identity` per output).
+    /// Closes the graph with named outputs (an `Identity` per output). The metadata gets
+    /// [`MACS_KEY`](crate::cost::MACS_KEY) besides `metadata`.
     pub fn finish(
         mut self,
         graph_name: &str,
@@ -102,10 +103,9 @@ impl OnnxGraph {
             }),
             metadata_props: metadata
                 .iter()
-                .map(|(k, v)| StringStringEntryProto {
-                    key: k.to_string(),
-                    value: v.clone(),
-                })
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .chain([(crate::cost::MACS_KEY.to_string(), self.macs.to_string())])
+                .map(|(key, value)| StringStringEntryProto { key, value })
                 .collect(),
         }
     }
@@ -477,6 +477,7 @@ impl Graph for OnnxGraph {
         let cols_t = self.matrix(&format!("resize.cols_t_{w}x{width}"), w, width, |i, o| {
             transpose(&interpolation_matrix(o, i), o, i)
         })?;
+        self.macs += (c * height * h * w + c * height * w * width) as u64;
         let y = self.node(
             "MatMul",
             vec![rows, x.name.clone()],

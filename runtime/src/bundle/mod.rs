@@ -47,6 +47,11 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// Whether `dir` holds a bundle manifest (it is not opened or verified).
+    pub fn is_bundle(dir: &Path) -> bool {
+        dir.join(MANIFEST_FILE).is_file()
+    }
+
     /// Opens the bundle in `dir`: decodes the manifest, checks its consistency (every graph
     /// listed in `files`, unique task names, prototype lengths, adapter counts) and verifies
     /// the size and sha256 of every listed file. A corrupted or missing file is an error that

@@ -2,24 +2,27 @@
 //!
 //! Every test image of every evaluated product goes through the same
 //! [`Pipeline`](adapts_runtime::pipeline::Pipeline) the station runs, so the numbers are the
-//! device's numbers (ONNX Runtime on the CPU here). Per product:
+//! device's numbers (ONNX Runtime on the CPU here). Per product ([`ProductMetrics`]):
 //!
-//! - **I-ROC**: image AUROC of `ratio = score / threshold` (1.0 is every product's decision
+//! - **I-ROC, I-AP, I-F1max** of `ratio = score / threshold` (1.0 is every product's decision
 //!   boundary, so ratios are comparable across products). With routing on, an image routed to
 //!   another product keeps that product's ratio (the station would have judged it so), and an
 //!   image rejected as an unknown product scores `+inf` (the station fails it).
-//! - **P-ROC**: pixel AUROC over every pixel of every test image of the product, exact
-//!   ([`PixelScores`], 4 bytes a pixel). Ground truth: the mask resized to the bundle's input
-//!   size with nearest neighbour and binarised at > 127; good images have an all-zero mask; a
-//!   defect image without a mask is an error. Maps always come from the true product's
-//!   adapters: when routing sent an image elsewhere (or rejected it as unknown) the image is
-//!   run a second time with the true product named, so P-ROC measures detection, not routing.
-//! - **routing**: the fraction of images routed to their true product (routing on only; with
-//!   routing off every image is judged as its true product and the column is empty).
+//! - **P-ROC, P-AP, P-F1max, AUPRO** (to 30 % FPR, normalised) over every pixel of every test
+//!   image of the product, exact ([`PixelScores`](crate::metrics::PixelScores)). Ground truth:
+//!   the mask resized to the bundle's input size with nearest neighbour and binarised at the
+//!   layout's cutoff; good images have an all-zero mask; a defect image without a mask is an
+//!   error. Maps always come from the true product's adapters: when routing sent an image
+//!   elsewhere (or rejected it as unknown) the image is run a second time with the true product
+//!   named, so pixel metrics measure detection, not routing.
+//! - **routing**: the fraction of images routed to their true product (routing on only).
 //! - **ms/img**: mean end-to-end pipeline latency of the (first) run of each image, excluding
 //!   image decoding.
 //!
-//! The mean row is the unweighted mean over products of each column (counts are totals).
+//! Settings ([`Setting`]): `single` judges each product by its own adapters (routing off: a
+//! bundle per product, or a PLC naming the product); `multi` routes among every product of one
+//! bundle; `continual` replays the bundle's history ([`continual`]). The memory and GFLOP
+//! columns come from the bundle's graphs ([`crate::cost`]).
 //!
 //! ```no_run
 //! # fn main() -> adapts_builder::Result<()> {
@@ -33,20 +36,27 @@
 //! # Ok(()) }
 //! ```
 
+pub mod continual;
+mod overlay;
+mod report;
+
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use adapts_runtime::bundle::Bundle;
 use adapts_runtime::pipeline::{Pipeline, Reason};
 use adapts_runtime::preprocess::load_rgb;
 use adapts_runtime::SessionConfig;
 use image::imageops::FilterType;
 use serde::Serialize;
 
+use crate::cost::{BundleCost, CostSummary};
 use crate::dataset::{self, Layout, Product};
-use crate::metrics::{auroc, PixelScores};
+use crate::metrics::PixelScores;
 use crate::{Error, Result};
+
+pub use report::{peak_rss_mb, EvalReport, ImageRecord, MeanMetrics, ProductMetrics};
 
 /// Whether the pipeline routes each image or is told its true product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -57,6 +67,38 @@ pub enum Routing {
     On,
     /// Name the true product (a PLC override): measures detection alone.
     Off,
+}
+
+/// The paper's three settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Setting {
+    /// Each product judged by its own model: routing off (a bundle per product, or one
+    /// bundle with the product named).
+    Single,
+    /// One bundle for every product, routing on.
+    #[default]
+    Multi,
+    /// Products added one at a time: after each step every product seen so far is evaluated.
+    Continual,
+}
+
+impl Setting {
+    /// Routing used by the setting.
+    pub fn routing(self) -> Routing {
+        match self {
+            Setting::Single => Routing::Off,
+            Setting::Multi | Setting::Continual => Routing::On,
+        }
+    }
+}
+
+/// Heatmap overlays to write: `per_product` test images of each product, spread evenly over
+/// its test list (so good images and every defect type appear).
+#[derive(Debug, Clone)]
+pub struct HeatmapConfig {
+    pub dir: PathBuf,
+    pub per_product: usize,
 }
 
 /// What to evaluate.
@@ -72,12 +114,20 @@ pub struct EvalConfig {
     pub categories: Vec<String>,
     /// Routing on (default) or off.
     pub routing: Routing,
+    /// Setting recorded in the report (routing follows [`Setting::routing`] in the CLI).
+    pub setting: Setting,
+    /// Keep only the bundle's first `n` products (the station after its `n`-th product).
+    pub task_limit: Option<usize>,
+    /// FPR limit of AUPRO (0.3, the standard).
+    pub max_fpr: f64,
+    /// Heatmap overlays with the ground-truth contour.
+    pub heatmaps: Option<HeatmapConfig>,
     /// ONNX Runtime session options.
     pub session: SessionConfig,
 }
 
 impl EvalConfig {
-    /// Every shared product, routing on, default sessions.
+    /// Every shared product, multi-class setting (routing on), default sessions.
     pub fn new(bundle: PathBuf, data: PathBuf, layout: Layout) -> Self {
         Self {
             bundle,
@@ -85,86 +135,13 @@ impl EvalConfig {
             layout,
             categories: Vec::new(),
             routing: Routing::On,
+            setting: Setting::Multi,
+            task_limit: None,
+            max_fpr: 0.3,
+            heatmaps: None,
             session: SessionConfig::default(),
         }
     }
-}
-
-/// One test image's outcome: a row of `--dump-scores`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ImageRecord {
-    /// Path relative to the dataset root (absolute when outside it).
-    pub image: String,
-    /// True product.
-    pub product: String,
-    /// `good` or the defect type.
-    pub kind: String,
-    /// Ground truth: true = defective.
-    pub label: bool,
-    /// Product the pipeline judged the image as; `None` = rejected as unknown product.
-    pub routed: Option<String>,
-    /// Raw score under the routed product (NaN when unknown).
-    pub score: f32,
-    /// The routed product's threshold (NaN when unknown).
-    pub threshold: f32,
-    /// The image score used for I-ROC: `score / threshold`, `+inf` when unknown.
-    pub ratio: f32,
-    /// Pipeline latency of the run, ms.
-    pub latency_ms: f64,
-    /// Whether the map came from a second run with the true product named.
-    pub map_rerun: bool,
-}
-
-/// Metrics of one product.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProductMetrics {
-    pub product: String,
-    pub images: usize,
-    pub defects: usize,
-    /// Image AUROC of the ratio; `None` when good or defect images are missing.
-    pub image_auroc: Option<f64>,
-    /// Pixel AUROC; `None` when no pixel is defective (or none normal).
-    pub pixel_auroc: Option<f64>,
-    /// Fraction routed to the true product; `None` with routing off.
-    pub routing_accuracy: Option<f64>,
-    /// Images rejected as an unknown product.
-    pub unknown: usize,
-    /// Images routed to another product.
-    pub misrouted: usize,
-    /// Mean pipeline latency, ms per image.
-    pub latency_ms: f64,
-    /// Pixels in the pixel metric (images x S x S) and how many are defective.
-    pub pixels: usize,
-    pub defect_pixels: usize,
-}
-
-/// The unweighted mean over products (counts are totals).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MeanMetrics {
-    pub images: usize,
-    pub defects: usize,
-    pub image_auroc: Option<f64>,
-    pub pixel_auroc: Option<f64>,
-    pub routing_accuracy: Option<f64>,
-    pub latency_ms: f64,
-}
-
-/// Everything `eval` measured.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvalReport {
-    pub bundle: PathBuf,
-    pub data: PathBuf,
-    pub layout: Layout,
-    pub routing: Routing,
-    /// Bundle input size S (maps and masks are S x S).
-    pub input_size: u32,
-    pub products: Vec<ProductMetrics>,
-    pub mean: MeanMetrics,
-    /// Wall time of the evaluation loop (decoding, inference, metrics), seconds.
-    pub seconds: f64,
-    /// Per-image rows (written by [`EvalReport::scores_csv`], not part of the JSON summary).
-    #[serde(skip)]
-    pub images: Vec<ImageRecord>,
 }
 
 /// A bundle loaded and a test set listed and checked, ready to run.
@@ -174,6 +151,7 @@ pub struct Evaluation {
     pipeline: Pipeline,
     products: Vec<Product>,
     input_size: u32,
+    cost: CostSummary,
 }
 
 impl Evaluation {
@@ -181,7 +159,13 @@ impl Evaluation {
     /// or `config.categories`, each of which must be in both) and checks that every defect
     /// image has a mask, before any inference runs.
     pub fn prepare(config: &EvalConfig) -> Result<Self> {
-        let pipeline = Pipeline::open(&config.bundle, &config.session)?;
+        let bundle = Bundle::open(&config.bundle)?;
+        let mut pipeline = Pipeline::from_bundle(&bundle, &config.session)?;
+        let mut cost = BundleCost::of(&bundle)?;
+        if let Some(n) = config.task_limit {
+            pipeline.truncate_tasks(n)?;
+            cost.tasks.truncate(n);
+        }
         let in_bundle: Vec<String> = pipeline
             .manifest()
             .tasks
@@ -253,6 +237,7 @@ impl Evaluation {
             pipeline,
             products,
             input_size,
+            cost: cost.summary(),
         })
     }
 
@@ -278,46 +263,58 @@ impl Evaluation {
         for product in &products {
             let mut pixels = PixelScores::with_capacity(product.test.len() * s * s);
             let first = records.len();
-            for test in &product.test {
-                let record = self.judge(product, test, s, &mut pixels)?;
+            let chosen = self
+                .config
+                .heatmaps
+                .as_ref()
+                .map(|h| overlay::spread(product.test.len(), h.per_product))
+                .unwrap_or_default();
+            for (i, test) in product.test.iter().enumerate() {
+                let record = self.judge(product, test, s, &mut pixels, chosen.contains(&i))?;
                 records.push(record);
                 tick();
             }
-            let rows = &records[first..];
-            metrics.push(product_metrics(
+            metrics.push(ProductMetrics::compute(
                 &product.name,
-                rows,
+                &records[first..],
                 &mut pixels,
                 self.config.routing,
+                self.config.max_fpr,
             ));
         }
-        let mean = mean_row(&metrics);
+        let mean = MeanMetrics::of(&metrics);
         Ok(EvalReport {
-            bundle: self.config.bundle,
+            bundles: vec![self.config.bundle],
             data: self.config.data,
             layout: self.config.layout,
+            setting: self.config.setting,
             routing: self.config.routing,
             input_size: self.input_size,
+            max_fpr: self.config.max_fpr,
             products: metrics,
             mean,
+            cost: self.cost,
             seconds: start.elapsed().as_secs_f64(),
+            peak_rss_mb: peak_rss_mb(),
             images: records,
         })
     }
 
-    /// One image: infer (routed or named), record its score, add its map and mask to `pixels`.
+    /// One image: infer (routed or named), record its score, add its map and mask to `pixels`,
+    /// and write its overlay when `overlay` is set.
     fn judge(
         &mut self,
         product: &Product,
         test: &dataset::TestImage,
         s: usize,
         pixels: &mut PixelScores,
+        overlay: bool,
     ) -> Result<ImageRecord> {
         let name = product.name.as_str();
         let image = load_rgb(&test.path)?;
         let mask = match (&test.mask, test.is_anomalous()) {
             (_, false) => None,
-            (Some(path), true) => Some(load_mask(path, self.input_size)?),
+            (Some(path), true) => Some(load_mask(path, self.input_size, test.mask_cutoff)?),
             (None, true) => {
                 return Err(Error::Invalid(format!(
                     "{}: defect image without a ground-truth mask",
@@ -337,8 +334,8 @@ impl Evaluation {
         let (map, map_rerun) = if routed.as_deref() == Some(name) {
             (first.map, false)
         } else {
-            // Routed elsewhere or unknown: the true product's map, so that P-ROC measures
-            // detection and not routing.
+            // Routed elsewhere or unknown: the true product's map, so that pixel metrics
+            // measure detection and not routing.
             let again = self.pipeline.infer(&image, Some(name));
             frame_error(&again.reason, &test.path)?;
             (again.map, true)
@@ -357,8 +354,8 @@ impl Evaluation {
             )));
         }
         match &mask {
-            Some(mask) => pixels.extend(&map.data, mask),
-            None => map.data.iter().for_each(|&v| pixels.push(v, false)),
+            Some(mask) => pixels.add_image(&map.data, mask, s, s)?,
+            None => pixels.add_normal(&map.data),
         }
         let image_name = test
             .path
@@ -366,6 +363,16 @@ impl Evaluation {
             .unwrap_or(&test.path)
             .display()
             .to_string();
+        if overlay {
+            if let Some(h) = &self.config.heatmaps {
+                let manifest = self.pipeline.manifest();
+                let threshold = manifest
+                    .task_index(name)
+                    .map_or(f32::NAN, |i| manifest.tasks[i].threshold);
+                let path = h.dir.join(name).join(overlay::file_name(&image_name));
+                overlay::write(&path, &image, &map, threshold, mask.as_deref())?;
+            }
+        }
         Ok(ImageRecord {
             image: image_name,
             product: name.to_string(),
@@ -381,6 +388,54 @@ impl Evaluation {
     }
 }
 
+/// The single-class setting: `dir` is one bundle (each product judged by its own adapters,
+/// routing off; memory counted as one model per product, each with its own trunk) or a
+/// directory of bundles, one per product (`dir/<product>/`), each evaluated on its own
+/// products and the costs added as separate models.
+pub fn single_class(config: &EvalConfig, tick: &dyn Fn()) -> Result<EvalReport> {
+    let single = EvalConfig {
+        routing: Routing::Off,
+        setting: Setting::Single,
+        ..config.clone()
+    };
+    if Bundle::is_bundle(&config.bundle) {
+        let mut report = Evaluation::prepare(&single)?.run(tick)?;
+        report.cost = report.cost.as_separate_models();
+        return Ok(report);
+    }
+    let mut reports = Vec::new();
+    for dir in bundle_dirs(&config.bundle)? {
+        let per = EvalConfig {
+            bundle: dir,
+            ..single.clone()
+        };
+        reports.push(Evaluation::prepare(&per)?.run(tick)?);
+    }
+    EvalReport::merge(reports).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: neither a bundle nor a directory of bundles",
+            config.bundle.display()
+        ))
+    })
+}
+
+/// Subdirectories of `dir` that hold a bundle, sorted.
+pub fn bundle_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if Bundle::is_bundle(&path) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// A frame the pipeline could not judge is an evaluation error naming the image.
 fn frame_error(reason: &Option<Reason>, path: &Path) -> Result<()> {
     match reason {
@@ -394,8 +449,9 @@ fn frame_error(reason: &Option<Reason>, path: &Path) -> Result<()> {
 
 /// A ground-truth mask as `size x size` booleans (row-major): nearest-neighbour resize to the
 /// bundle's input size (the pipeline resizes the full frame, no crop, so pixels line up), then
-/// value > 127 = defect (soft masks such as MTD's are binarised at the middle).
-pub fn load_mask(path: &Path, size: u32) -> Result<Vec<bool>> {
+/// value > `cutoff` = defect (127 binarises 0/255 and soft masks such as MTD's at the middle;
+/// VisA's class-index masks use 0).
+pub fn load_mask(path: &Path, size: u32, cutoff: u8) -> Result<Vec<bool>> {
     let image = image::ImageReader::open(path)
         .map_err(|source| Error::Io {
             path: path.to_path_buf(),
@@ -417,126 +473,7 @@ pub fn load_mask(path: &Path, size: u32) -> Result<Vec<bool>> {
     } else {
         image::imageops::resize(&image, size, size, FilterType::Nearest)
     };
-    Ok(resized.as_raw().iter().map(|&v| v > 127).collect())
-}
-
-fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let present: Vec<f64> = values.flatten().collect();
-    (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
-}
-
-fn product_metrics(
-    name: &str,
-    rows: &[ImageRecord],
-    pixels: &mut PixelScores,
-    routing: Routing,
-) -> ProductMetrics {
-    let ratios: Vec<f32> = rows.iter().map(|r| r.ratio).collect();
-    let labels: Vec<bool> = rows.iter().map(|r| r.label).collect();
-    let n = rows.len().max(1) as f64;
-    let correct = rows
-        .iter()
-        .filter(|r| r.routed.as_deref() == Some(name))
-        .count();
-    ProductMetrics {
-        product: name.to_string(),
-        images: rows.len(),
-        defects: labels.iter().filter(|&&l| l).count(),
-        image_auroc: auroc(&ratios, &labels),
-        pixel_auroc: pixels.auroc(),
-        routing_accuracy: (routing == Routing::On).then(|| correct as f64 / n),
-        unknown: rows.iter().filter(|r| r.routed.is_none()).count(),
-        misrouted: rows
-            .iter()
-            .filter(|r| r.routed.as_deref().is_some_and(|p| p != name))
-            .count(),
-        latency_ms: rows.iter().map(|r| r.latency_ms).sum::<f64>() / n,
-        pixels: pixels.positives() + pixels.negatives(),
-        defect_pixels: pixels.positives(),
-    }
-}
-
-fn mean_row(products: &[ProductMetrics]) -> MeanMetrics {
-    MeanMetrics {
-        images: products.iter().map(|p| p.images).sum(),
-        defects: products.iter().map(|p| p.defects).sum(),
-        image_auroc: mean_of(products.iter().map(|p| p.image_auroc)),
-        pixel_auroc: mean_of(products.iter().map(|p| p.pixel_auroc)),
-        routing_accuracy: mean_of(products.iter().map(|p| p.routing_accuracy)),
-        latency_ms: mean_of(products.iter().map(|p| Some(p.latency_ms))).unwrap_or(0.0),
-    }
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-impl EvalReport {
-    /// Per-image CSV: `image,product,kind,label,routed,score,threshold,ratio`, one row per
-    /// test image. `label` is 1 for defective; `routed` is empty for an unknown product; the
-    /// floats print in full precision (`inf`, `NaN` where not computed), so anyone can
-    /// recompute I-ROC from `ratio` and `label`.
-    pub fn scores_csv(&self) -> String {
-        let mut out = String::from("image,product,kind,label,routed,score,threshold,ratio\n");
-        for r in &self.images {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{}",
-                csv_field(&r.image),
-                csv_field(&r.product),
-                csv_field(&r.kind),
-                u8::from(r.label),
-                csv_field(r.routed.as_deref().unwrap_or("")),
-                r.score,
-                r.threshold,
-                r.ratio
-            );
-        }
-        out
-    }
-
-    /// The table `eval` prints: one row per product plus the mean.
-    pub fn table(&self) -> String {
-        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
-        let auc = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:<16} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8}",
-            "product", "images", "defects", "I-ROC", "P-ROC", "routing", "ms/img"
-        );
-        for p in &self.products {
-            let _ = writeln!(
-                out,
-                "{:<16} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8.2}",
-                p.product,
-                p.images,
-                p.defects,
-                auc(p.image_auroc),
-                auc(p.pixel_auroc),
-                pct(p.routing_accuracy),
-                p.latency_ms
-            );
-        }
-        let m = &self.mean;
-        let _ = writeln!(
-            out,
-            "{:<16} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8.2}",
-            "mean",
-            m.images,
-            m.defects,
-            auc(m.image_auroc),
-            auc(m.pixel_auroc),
-            pct(m.routing_accuracy),
-            m.latency_ms
-        );
-        out
-    }
+    Ok(resized.as_raw().iter().map(|&v| v > cutoff).collect())
 }
 
 #[cfg(test)]
@@ -548,7 +485,7 @@ mod tests {
     use super::*;
     use crate::onnx::{decode, encode};
     use adapts_runtime::bundle::{
-        BundleWriter, Manifest, Precision, ScoreStats, StageInfo, Task, TrunkInfo,
+        Bundle, BundleWriter, Manifest, Precision, ScoreStats, StageInfo, Task, TrunkInfo,
     };
     use adapts_runtime::preprocess::{Normalization, Preprocess};
     use image::{GrayImage, Luma, Rgb, RgbImage};
@@ -602,6 +539,11 @@ mod tests {
     }
 
     fn write_bundle(dir: &Path) {
+        write_bundle_with(dir, 1.0)
+    }
+
+    /// The tiny bundle with `red`'s threshold set to `red_threshold`.
+    fn write_bundle_with(dir: &Path, red_threshold: f32) {
         let mut writer = BundleWriter::create(dir).unwrap();
         writer.add_file("trunk.onnx", &fixture("trunk")).unwrap();
         writer.add_file("head.onnx", &fixture("head")).unwrap();
@@ -631,7 +573,13 @@ mod tests {
                 head_graph: "head.onnx".into(),
                 routing_stage: "layer2".into(),
                 routing_dim: 3,
-                tasks: vec![task("grey", GREY), task("red", RED)],
+                tasks: vec![
+                    task("grey", GREY),
+                    Task {
+                        threshold: red_threshold,
+                        ..task("red", RED)
+                    },
+                ],
                 files: vec![],
             })
             .unwrap();
@@ -716,7 +664,16 @@ mod tests {
             "image,product,kind,label,routed,score,threshold,ratio"
         );
         assert!(lines.contains(&"grey/test/hole/000.png,grey,hole,1,,NaN,NaN,inf"));
-        assert!(report.table().contains("75.0%"));
+        assert!(report.table().contains("75.0"));
+        // Image and pixel AP, F1max and AUPRO are perfect on this set too.
+        for v in [p.image_ap, p.image_f1, p.pixel_ap, p.pixel_f1, p.aupro] {
+            assert_eq!(v, Some(1.0));
+        }
+        assert_eq!(p.regions, 2);
+        // Memory from the graphs: the fixtures carry no MAC metadata, so no GFLOPs.
+        assert_eq!(report.cost.products, 2);
+        assert!(report.cost.total_fp32_mb > 0.0 && report.cost.inference_gflops.is_none());
+        assert!(report.peak_rss_mb.is_some_and(|m| m > 0.0));
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["products"][0]["pixel_auroc"], 1.0);
         assert_eq!(json["routing"], "on");
@@ -765,11 +722,138 @@ mod tests {
         GrayImage::from_fn(4, 2, |x, _| Luma([if x < 2 { 128 } else { 127 }]))
             .save(&path)
             .unwrap();
-        let m = load_mask(&path, 2).unwrap();
+        let m = load_mask(&path, 2, 127).unwrap();
         assert_eq!(m, vec![true, false, true, false]);
-        let m = load_mask(&path, 4).unwrap();
+        let m = load_mask(&path, 4, 127).unwrap();
         assert_eq!(m.iter().filter(|&&d| d).count(), 8);
         assert!(m[0] && m[1] && !m[2] && !m[3]);
+        // VisA-style class-index masks: any nonzero value is a defect with cutoff 0.
+        GrayImage::from_fn(4, 2, |x, _| Luma([u8::from(x < 3)]))
+            .save(&path)
+            .unwrap();
+        assert_eq!(
+            load_mask(&path, 4, 0)
+                .unwrap()
+                .iter()
+                .filter(|&&d| d)
+                .count(),
+            12
+        );
+        assert!(load_mask(&path, 4, 127).unwrap().iter().all(|&d| !d));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `red`: a red product with one good and one dark-block test image (masked).
+    fn write_red(root: &Path) {
+        let p = root.join("red");
+        for dir in ["train/good", "test/good", "test/spot", "ground_truth/spot"] {
+            std::fs::create_dir_all(p.join(dir)).unwrap();
+        }
+        let red = |dark: bool| {
+            RgbImage::from_fn(8, 8, |x, y| {
+                if dark && x < 4 && y < 4 {
+                    Rgb([60, 0, 0])
+                } else {
+                    RED
+                }
+            })
+        };
+        red(false).save(p.join("train/good/000.png")).unwrap();
+        red(false).save(p.join("test/good/000.png")).unwrap();
+        red(true).save(p.join("test/spot/000.png")).unwrap();
+        GrayImage::from_fn(8, 8, |x, y| Luma([if x < 4 && y < 4 { 255 } else { 0 }]))
+            .save(p.join("ground_truth/spot/000_mask.png"))
+            .unwrap();
+    }
+
+    #[test]
+    fn continual_replay_builds_the_step_matrix() {
+        let dir = tempdir("continual");
+        write_bundle(&dir.join("bundle"));
+        write_data(&dir.join("data"), true);
+        write_red(&dir.join("data"));
+        let config = EvalConfig::new(dir.join("bundle"), dir.join("data"), Layout::Mvtec);
+        assert_eq!(continual::replay_image_count(&config).unwrap(), 2 * 4 + 2);
+        let report = continual::replay(&config, &|| {}).unwrap();
+        assert_eq!(report.tasks, vec!["grey".to_string(), "red".to_string()]);
+        assert_eq!(report.steps.len(), 2);
+        // Step 1 knows grey only; step 2 both.
+        assert_eq!(report.steps[0].products.len(), 1);
+        assert_eq!(report.steps[0].cost.products, 1);
+        assert_eq!(report.steps[1].products.len(), 2);
+        let rows = &report.image_auroc.rows;
+        assert!(rows[0][0].is_some() && rows[0][1].is_none());
+        assert!(rows[1][0].is_some() && rows[1][1].is_some());
+        // Red's prototype is far from grey images: grey's results do not move, so nothing is
+        // forgotten.
+        assert_eq!(rows[0][0], rows[1][0]);
+        assert_eq!(report.image_auroc.forgetting, Some(0.0));
+        assert_eq!(report.routing_accuracy.rows[1][0], Some(0.75));
+        assert!(report.weights.is_none());
+        let text = report.table();
+        assert!(
+            text.contains("step 2") && text.contains("forgetting 0.0"),
+            "{text}"
+        );
+
+        // The single-class setting on the same bundle: routing off, one model per product.
+        let single = single_class(&config, &|| {}).unwrap();
+        assert_eq!(single.routing, Routing::Off);
+        assert!(single.products.iter().all(|p| p.routing_accuracy.is_none()));
+        let multi = Evaluation::prepare(&config).unwrap().run(&|| {}).unwrap();
+        assert!(single.cost.total_fp32_mb > multi.cost.total_fp32_mb);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn weight_ledger_catches_a_changed_earlier_product() {
+        let dir = tempdir("ledger");
+        write_bundle(&dir.join("bundle"));
+        let mut ledger = continual::WeightLedger::default();
+        let open = || Bundle::open(&dir.join("bundle")).unwrap();
+        ledger.step(&open()).unwrap();
+        assert_eq!((ledger.added.len(), ledger.checks), (2, 0));
+        ledger.step(&open()).unwrap();
+        assert_eq!(ledger.checks, 2);
+        // Rewrite the bundle with red's threshold changed: the ledger refuses it.
+        write_bundle_with(&dir.join("bundle"), 2.0);
+        let err = ledger.step(&open()).unwrap_err().to_string();
+        assert!(err.contains("`red`") && err.contains("forgetting"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn heatmaps_carry_the_ground_truth_outline() {
+        let dir = tempdir("heatmaps");
+        write_bundle(&dir.join("bundle"));
+        write_data(&dir.join("data"), true);
+        let config = EvalConfig {
+            heatmaps: Some(HeatmapConfig {
+                dir: dir.join("maps"),
+                per_product: 2,
+            }),
+            ..EvalConfig::new(dir.join("bundle"), dir.join("data"), Layout::Mvtec)
+        };
+        Evaluation::prepare(&config).unwrap().run(&|| {}).unwrap();
+        // Two of grey's four test images, spread: the first (good) and the last (spot).
+        let mut written: Vec<String> = std::fs::read_dir(dir.join("maps/grey"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        written.sort();
+        assert_eq!(
+            written,
+            vec!["grey_test_good_000.png", "grey_test_spot_000.png"]
+        );
+        let spot = image::open(dir.join("maps/grey/grey_test_spot_000.png"))
+            .unwrap()
+            .to_rgb8();
+        // The 4 x 4 defect block's outline is white; the good image has none.
+        assert_eq!(spot.pixels().filter(|p| p.0 == [255, 255, 255]).count(), 12);
+        let good = image::open(dir.join("maps/grey/grey_test_good_000.png"))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(good.pixels().filter(|p| p.0 == [255, 255, 255]).count(), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,0 +1,285 @@
+//! The continual setting: products arrive one at a time; after each step every product seen
+//! so far is evaluated. Rows of the result matrix are steps, columns products; the final
+//! average is the last row's mean and a product's forgetting is its best earlier result minus
+//! its final one (averaged over every product but the last, the usual definition).
+//!
+//! Two sources of steps: a training run that evaluates after each step (`adapts-builder
+//! paper`), which also checks that no earlier product's weights changed ([`WeightLedger`]),
+//! and [`replay`], which evaluates a finished bundle's first `k` products for every `k`:
+//! exact, because appending adds products at the end and never rewrites an earlier one.
+//! Routing at step `k` chooses among the first `k` prototypes only, so a later product can
+//! still take images from an earlier one: that is the forgetting AdapTS can have, and it shows
+//! in the routing and image columns, never in the weights.
+
+use std::fmt::Write as _;
+
+use adapts_runtime::bundle::{sha256_hex, Bundle};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::report::pct;
+
+/// `0.9123` as `91.2`, `-` when absent.
+pub fn fmt_pct(v: Option<f64>) -> String {
+    pct(v)
+}
+use super::{EvalConfig, EvalReport, Evaluation, MeanMetrics, ProductMetrics, Setting};
+use crate::onnx;
+use crate::{Error, Result};
+
+/// One metric over steps x products (`None` above the diagonal: not seen yet).
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    pub metric: String,
+    pub rows: Vec<Vec<Option<f64>>>,
+    /// Mean of the last row.
+    pub final_average: Option<f64>,
+    /// Mean over products but the last of (best before the last step - final).
+    pub forgetting: Option<f64>,
+}
+
+impl Matrix {
+    fn build(
+        metric: &str,
+        tasks: &[String],
+        steps: &[EvalReport],
+        f: fn(&ProductMetrics) -> Option<f64>,
+    ) -> Self {
+        let rows: Vec<Vec<Option<f64>>> = steps
+            .iter()
+            .map(|step| {
+                tasks
+                    .iter()
+                    .map(|t| step.products.iter().find(|p| &p.product == t).and_then(f))
+                    .collect()
+            })
+            .collect();
+        let last = rows.last().cloned().unwrap_or_default();
+        let present: Vec<f64> = last.iter().flatten().copied().collect();
+        let final_average =
+            (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64);
+        let mut drops = Vec::new();
+        for j in 0..tasks.len().saturating_sub(1) {
+            let best = rows[..rows.len() - 1]
+                .iter()
+                .filter_map(|r| r[j])
+                .fold(None, |b: Option<f64>, v| Some(b.map_or(v, |b| b.max(v))));
+            if let (Some(best), Some(fin)) = (best, last[j]) {
+                drops.push(best - fin);
+            }
+        }
+        let forgetting =
+            (!drops.is_empty()).then(|| drops.iter().sum::<f64>() / drops.len() as f64);
+        Self {
+            metric: metric.to_string(),
+            rows,
+            final_average,
+            forgetting,
+        }
+    }
+}
+
+/// Digest of everything a product's judgement depends on: its adapter weights (every
+/// initializer's name and bytes, decoded from its graphs), prototype, routing radius and
+/// threshold.
+pub fn task_digests(bundle: &Bundle) -> Result<Vec<(String, String)>> {
+    let m = bundle.manifest();
+    let mut out = Vec::with_capacity(m.tasks.len());
+    for (i, task) in m.tasks.iter().enumerate() {
+        let mut h = Sha256::new();
+        for path in bundle.adapter_graphs(i).unwrap_or_default() {
+            let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let model = onnx::decode(&bytes)?;
+            for t in model.graph.iter().flat_map(|g| &g.initializer) {
+                h.update(t.name.as_bytes());
+                h.update(&t.raw_data);
+            }
+        }
+        for v in &task.prototype {
+            h.update(v.to_le_bytes());
+        }
+        h.update(task.routing_radius.to_le_bytes());
+        h.update(task.threshold.to_le_bytes());
+        out.push((task.name.clone(), sha256_hex(&h.finalize())));
+    }
+    Ok(out)
+}
+
+/// Each product's digest when it was added, checked after every later step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WeightLedger {
+    /// (product, digest when added).
+    pub added: Vec<(String, String)>,
+    /// Comparisons of an earlier product's digest after a later step.
+    pub checks: usize,
+}
+
+impl WeightLedger {
+    /// Records the new products of `bundle` and checks every earlier one; an error naming the
+    /// product and the step when an earlier product's weights changed.
+    pub fn step(&mut self, bundle: &Bundle) -> Result<()> {
+        let step = bundle.manifest().tasks.len();
+        for (name, digest) in task_digests(bundle)? {
+            match self.added.iter().find(|(n, _)| *n == name) {
+                Some((_, before)) if *before != digest => {
+                    return Err(Error::Invalid(format!(
+                        "forgetting: the weights of `{name}` changed at step {step} ({before} -> {digest})"
+                    )))
+                }
+                Some(_) => self.checks += 1,
+                None => self.added.push((name, digest)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The continual result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContinualReport {
+    /// Products in the order they were added.
+    pub tasks: Vec<String>,
+    pub image_auroc: Matrix,
+    pub pixel_auroc: Matrix,
+    pub aupro: Matrix,
+    pub routing_accuracy: Matrix,
+    /// Mean metrics after the last step.
+    pub final_mean: MeanMetrics,
+    /// Weight checks of a training run; `None` for a replay.
+    pub weights: Option<WeightLedger>,
+    /// Step `k` evaluated products `1..=k`.
+    pub steps: Vec<EvalReport>,
+}
+
+impl ContinualReport {
+    /// From the reports of each step (step `k` covering the first `k` of `tasks`).
+    pub fn from_steps(
+        tasks: Vec<String>,
+        steps: Vec<EvalReport>,
+        weights: Option<WeightLedger>,
+    ) -> Result<Self> {
+        let last = steps
+            .last()
+            .ok_or_else(|| Error::Invalid("continual evaluation without steps".into()))?;
+        Ok(Self {
+            image_auroc: Matrix::build("I-ROC", &tasks, &steps, |p| p.image_auroc),
+            pixel_auroc: Matrix::build("P-ROC", &tasks, &steps, |p| p.pixel_auroc),
+            aupro: Matrix::build("AUPRO", &tasks, &steps, |p| p.aupro),
+            routing_accuracy: Matrix::build("routing", &tasks, &steps, |p| p.routing_accuracy),
+            final_mean: last.mean.clone(),
+            tasks,
+            weights,
+            steps,
+        })
+    }
+
+    /// The matrices as text (percent), then final average and forgetting per metric and the
+    /// weight check.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        for m in [
+            &self.image_auroc,
+            &self.pixel_auroc,
+            &self.aupro,
+            &self.routing_accuracy,
+        ] {
+            let _ = write!(out, "{:<10}", m.metric);
+            for t in &self.tasks {
+                let _ = write!(out, " {:>10}", truncate(t, 10));
+            }
+            out.push('\n');
+            for (k, row) in m.rows.iter().enumerate() {
+                let _ = write!(out, "{:<10}", format!("step {}", k + 1));
+                for v in row {
+                    let _ = write!(
+                        out,
+                        " {:>10}",
+                        if v.is_some() { pct(*v) } else { String::new() }
+                    );
+                }
+                out.push('\n');
+            }
+            let _ = writeln!(
+                out,
+                "final average {}, forgetting {}\n",
+                pct(m.final_average),
+                pct(m.forgetting)
+            );
+        }
+        match &self.weights {
+            Some(w) => {
+                let _ = writeln!(
+                    out,
+                    "weights: {} products added, {} later-step checks, every earlier product unchanged",
+                    w.added.len(),
+                    w.checks
+                );
+            }
+            None => out.push_str(
+                "weights: replayed from the final bundle (earlier products' files are the ones \
+                 their step wrote; the manifest's sha256 of each was verified on open)\n",
+            ),
+        }
+        out
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Replays a finished bundle: step `k` keeps its first `k` products and evaluates them,
+/// routing on. `tick` is called once per judged image.
+pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
+    let bundle = Bundle::open(&config.bundle)?;
+    let all: Vec<String> = bundle
+        .manifest()
+        .tasks
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let in_data = crate::dataset::products(&config.data, config.layout)?;
+    let tasks: Vec<String> = all
+        .iter()
+        .filter(|t| in_data.contains(t))
+        .filter(|t| config.categories.is_empty() || config.categories.contains(t))
+        .cloned()
+        .collect();
+    let mut steps = Vec::new();
+    for (k, name) in all.iter().enumerate() {
+        if !tasks.contains(name) {
+            continue;
+        }
+        let seen: Vec<String> = all[..=k]
+            .iter()
+            .filter(|t| tasks.contains(t))
+            .cloned()
+            .collect();
+        let step = EvalConfig {
+            categories: seen,
+            task_limit: Some(k + 1),
+            routing: Setting::Continual.routing(),
+            setting: Setting::Continual,
+            heatmaps: None,
+            ..config.clone()
+        };
+        steps.push(Evaluation::prepare(&step)?.run(tick)?);
+    }
+    ContinualReport::from_steps(tasks, steps, None)
+}
+
+/// Images judged by [`replay`] (for a progress bar): product `j` of `n` is judged `n - j`
+/// times.
+pub fn replay_image_count(config: &EvalConfig) -> Result<usize> {
+    let eval = Evaluation::prepare(config)?;
+    let n = eval.products().len();
+    Ok(eval
+        .products()
+        .iter()
+        .enumerate()
+        .map(|(j, p)| (n - j) * p.test.len())
+        .sum())
+}
