@@ -1,4 +1,5 @@
-//! The `adapts-builder` command line: export, backbone check, and its error messages.
+//! The `adapts-builder` command line: export, backbone check, evaluation settings, the paper
+//! run, and its error messages.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -180,4 +181,155 @@ fn backbone_check_json_reports_top5_and_weights_hash() {
     assert!(probs.windows(2).all(|w| w[0] >= w[1]), "sorted: {probs:?}");
     assert_eq!(v["weights_format"], "torch-legacy");
     assert_eq!(v["trunk"], "effnet-lite0");
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// synth -> train (two products, 64 px, one epoch) -> eval in each setting -> paper.
+#[test]
+fn eval_settings_and_the_paper_run_from_the_command_line() {
+    let data = temp("eval-data");
+    let data_s = data.to_string_lossy().into_owned();
+    ok(&builder(&[
+        "synth",
+        "--out",
+        &data_s,
+        "--products",
+        "2",
+        "--train",
+        "8",
+        "--test-good",
+        "2",
+        "--test-defect",
+        "3",
+        "--size",
+        "64",
+    ]));
+    let bundle = temp("eval-bundle");
+    let bundle_s = bundle.to_string_lossy().into_owned();
+    let w = weights();
+    ok(&builder(&[
+        "train",
+        "--data",
+        &data_s,
+        "--weights",
+        &w,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--out",
+        &bundle_s,
+    ]));
+
+    let json = temp("continual.json");
+    let csv = temp("scores.csv");
+    let maps = temp("maps");
+    let stdout = ok(&builder(&[
+        "eval",
+        "--bundle",
+        &bundle_s,
+        "--data",
+        &data_s,
+        "--setting",
+        "continual",
+        "--json",
+        json.to_str().unwrap(),
+        "--dump-scores",
+        csv.to_str().unwrap(),
+        "--heatmaps",
+        maps.to_str().unwrap(),
+        "--heatmap-count",
+        "2",
+    ]));
+    for needle in ["I-ROC", "AUPRO", "step 2", "forgetting", "GFLOPs per image"] {
+        assert!(stdout.contains(needle), "stdout lacks {needle}:\n{stdout}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["tasks"], serde_json::json!(["fabric", "washer"]));
+    assert_eq!(report["image_auroc"]["rows"].as_array().unwrap().len(), 2);
+    assert!(
+        report["steps"][1]["cost"]["inference_gflops"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // Header + 2 products x 5 test images, from the last step.
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 11);
+    // Heatmaps come from the last step: two per product.
+    assert_eq!(std::fs::read_dir(maps.join("washer")).unwrap().count(), 2);
+
+    for (setting, routing) in [("single", "off"), ("multi", "on")] {
+        let json = temp(&format!("{setting}.json"));
+        ok(&builder(&[
+            "eval",
+            "--bundle",
+            &bundle_s,
+            "--data",
+            &data_s,
+            "--setting",
+            setting,
+            "--json",
+            json.to_str().unwrap(),
+        ]));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(r["setting"], setting);
+        assert_eq!(r["routing"], routing);
+        assert_eq!(r["products"].as_array().unwrap().len(), 2);
+    }
+
+    let bad = builder(&[
+        "eval",
+        "--bundle",
+        &bundle_s,
+        "--data",
+        &data_s,
+        "--max-fpr",
+        "0",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-fpr"));
+
+    let out = temp("paper");
+    let out_s = out.to_string_lossy().into_owned();
+    let stdout = ok(&builder(&[
+        "paper",
+        "--data",
+        &data_s,
+        "--trunk",
+        "effnet-lite0",
+        "--weights",
+        &w,
+        "--presets",
+        "s",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--heatmaps",
+        "1",
+        "--out",
+        &out_s,
+    ]));
+    assert!(stdout.contains("| S | continual |"), "{stdout}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("every earlier product unchanged"),
+        "{summary}"
+    );
 }

@@ -232,7 +232,8 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// Replays a finished bundle: step `k` keeps its first `k` products and evaluates them,
-/// routing on. `tick` is called once per judged image.
+/// routing on; heatmap overlays come from the last step. `tick` is called once per judged
+/// image.
 pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
     let bundle = Bundle::open(&config.bundle)?;
     let all: Vec<String> = bundle
@@ -249,6 +250,7 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
         .cloned()
         .collect();
     let mut steps = Vec::new();
+    let last = all.iter().rposition(|t| tasks.contains(t));
     for (k, name) in all.iter().enumerate() {
         if !tasks.contains(name) {
             continue;
@@ -263,7 +265,8 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
             task_limit: Some(k + 1),
             routing: Setting::Continual.routing(),
             setting: Setting::Continual,
-            heatmaps: None,
+            // Overlays once, from the full bundle.
+            heatmaps: config.heatmaps.clone().filter(|_| Some(k) == last),
             ..config.clone()
         };
         steps.push(Evaluation::prepare(&step)?.run(tick)?);

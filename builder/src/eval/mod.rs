@@ -403,13 +403,27 @@ pub fn single_class(config: &EvalConfig, tick: &dyn Fn()) -> Result<EvalReport> 
         report.cost = report.cost.as_separate_models();
         return Ok(report);
     }
-    let mut reports = Vec::new();
+    let mut reports: Vec<EvalReport> = Vec::new();
     for dir in bundle_dirs(&config.bundle)? {
         let per = EvalConfig {
-            bundle: dir,
+            bundle: dir.clone(),
             ..single.clone()
         };
-        reports.push(Evaluation::prepare(&per)?.run(tick)?);
+        let eval = Evaluation::prepare(&per)?;
+        for product in eval.products() {
+            if let Some(other) = reports
+                .iter()
+                .find(|r| r.products.iter().any(|p| p.product == product.name))
+            {
+                return Err(Error::Invalid(format!(
+                    "product `{}` is in two bundles: {} and {}",
+                    product.name,
+                    other.bundles[0].display(),
+                    dir.display()
+                )));
+            }
+        }
+        reports.push(eval.run(tick)?);
     }
     EvalReport::merge(reports).ok_or_else(|| {
         Error::Invalid(format!(
@@ -544,10 +558,15 @@ mod tests {
 
     /// The tiny bundle with `red`'s threshold set to `red_threshold`.
     fn write_bundle_with(dir: &Path, red_threshold: f32) {
+        write_bundle_of(dir, red_threshold, &["grey", "red"])
+    }
+
+    /// The tiny bundle holding only the named products (of `grey` and `red`).
+    fn write_bundle_of(dir: &Path, red_threshold: f32, names: &[&str]) {
         let mut writer = BundleWriter::create(dir).unwrap();
         writer.add_file("trunk.onnx", &fixture("trunk")).unwrap();
         writer.add_file("head.onnx", &fixture("head")).unwrap();
-        for name in ["grey", "red"] {
+        for name in names {
             writer
                 .add_file(&format!("tasks/{name}/layer2.onnx"), &zero_adapter())
                 .unwrap();
@@ -573,13 +592,16 @@ mod tests {
                 head_graph: "head.onnx".into(),
                 routing_stage: "layer2".into(),
                 routing_dim: 3,
-                tasks: vec![
+                tasks: [
                     task("grey", GREY),
                     Task {
                         threshold: red_threshold,
                         ..task("red", RED)
                     },
-                ],
+                ]
+                .into_iter()
+                .filter(|t| names.contains(&t.name.as_str()))
+                .collect(),
                 files: vec![],
             })
             .unwrap();
@@ -854,6 +876,36 @@ mod tests {
             .unwrap()
             .to_rgb8();
         assert_eq!(good.pixels().filter(|p| p.0 == [255, 255, 255]).count(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn single_class_over_a_directory_of_bundles() {
+        let dir = tempdir("single-dir");
+        write_data(&dir.join("data"), true);
+        write_red(&dir.join("data"));
+        write_bundle_of(&dir.join("bundles/grey"), 1.0, &["grey"]);
+        write_bundle_of(&dir.join("bundles/red"), 1.0, &["red"]);
+        let config = EvalConfig::new(dir.join("bundles"), dir.join("data"), Layout::Mvtec);
+        let report = single_class(&config, &|| {}).unwrap();
+        let names: Vec<&str> = report.products.iter().map(|p| p.product.as_str()).collect();
+        assert_eq!(names, ["grey", "red"]);
+        assert_eq!(report.bundles.len(), 2);
+        assert_eq!(report.setting, Setting::Single);
+        // Two separate one-product models: twice the shared graphs.
+        let one = Evaluation::prepare(&EvalConfig {
+            bundle: dir.join("bundles/grey"),
+            ..config.clone()
+        })
+        .unwrap()
+        .run(&|| {})
+        .unwrap();
+        assert!((report.cost.total_fp32_mb - 2.0 * one.cost.total_fp32_mb).abs() < 1e-9);
+        assert_eq!(report.images.len(), 4 + 2);
+        // The same product in two bundles is refused, naming it.
+        write_bundle_of(&dir.join("bundles/zz"), 1.0, &["grey"]);
+        let err = single_class(&config, &|| {}).unwrap_err().to_string();
+        assert!(err.contains("`grey` is in two bundles"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
