@@ -69,7 +69,8 @@ impl Footprint {
             ..Self::default()
         };
         for t in model.graph.iter().flat_map(|g| &g.initializer) {
-            let n: u64 = t.dims.iter().map(|&d| d.max(1) as u64).product();
+            // A scalar (no dims) is one value; a zero-length dimension holds none.
+            let n: u64 = t.dims.iter().map(|&d| d.max(0) as u64).product();
             f.parameters += n;
             f.stored_bytes += if t.data_type == data_type::INT8 {
                 n
@@ -155,16 +156,15 @@ impl BundleCost {
         })
     }
 
-    /// Parameters of the whole bundle (shared + every product).
-    pub fn total_parameters(&self) -> u64 {
-        self.shared().parameters + self.tasks.iter().map(|(_, f)| f.parameters).sum::<u64>()
-    }
-
     /// The memory and compute columns of an evaluation table.
     pub fn summary(&self) -> CostSummary {
         let add = self.additional();
-        let add_params = add.map_or(0, |f| f.parameters) as f64;
-        let total = self.total_parameters() as f64;
+        let shared = self.shared();
+        let all_fp32 =
+            shared.fp32_bytes + self.tasks.iter().map(|(_, f)| f.fp32_bytes).sum::<u64>();
+        let all_stored =
+            shared.stored_bytes + self.tasks.iter().map(|(_, f)| f.stored_bytes).sum::<u64>();
+        let add_fp32 = add.map_or(0, |f| f.fp32_bytes) as f64;
         let inference = self
             .trunk
             .macs
@@ -180,21 +180,21 @@ impl BundleCost {
             .and_then(|(t, l)| Some(t + l + 3 * (l + add?.macs?)));
         CostSummary {
             products: self.tasks.len(),
-            total_fp32_mb: 4.0 * total / MB,
-            total_int8_mb: total / MB,
-            additional_fp32_mb: 4.0 * add_params / MB,
-            additional_int8_mb: add_params / MB,
-            stored_mb: (self.shared().stored_bytes
-                + self.tasks.iter().map(|(_, f)| f.stored_bytes).sum::<u64>())
-                as f64
-                / MB,
+            total_fp32_mb: all_fp32 as f64 / MB,
+            total_int8_mb: all_fp32 as f64 / 4.0 / MB,
+            additional_fp32_mb: add_fp32 / MB,
+            additional_int8_mb: add_fp32 / 4.0 / MB,
+            stored_mb: all_stored as f64 / MB,
+            additional_stored_mb: add.map_or(0, |f| f.stored_bytes) as f64 / MB,
             inference_gflops: inference.map(|m| 2.0 * m as f64 / 1e9),
             training_gflops: training.map(|m| 2.0 * m as f64 / 1e9),
         }
     }
 }
 
-/// Memory (parameters x 4 bytes for FP32, x 1 byte for INT8) and GFLOPs per image.
+/// Memory and GFLOPs per image. FP32: every stored value at 4 bytes (weights, biases, the
+/// head's constant resize matrices; INT8 zero points excluded); INT8: the same values at one
+/// byte each.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct CostSummary {
     pub products: usize,
@@ -206,6 +206,7 @@ pub struct CostSummary {
     pub additional_int8_mb: f64,
     /// As stored in the bundle (FP32 trunk, adapters in their precision).
     pub stored_mb: f64,
+    pub additional_stored_mb: f64,
     pub inference_gflops: Option<f64>,
     pub training_gflops: Option<f64>,
 }
@@ -219,6 +220,7 @@ impl CostSummary {
         Self {
             total_fp32_mb: per(self.total_fp32_mb, self.additional_fp32_mb),
             total_int8_mb: per(self.total_int8_mb, self.additional_int8_mb),
+            stored_mb: per(self.stored_mb, self.additional_stored_mb),
             ..self
         }
     }
@@ -239,6 +241,7 @@ impl std::ops::Add for CostSummary {
             additional_fp32_mb: weigh(self.additional_fp32_mb, o.additional_fp32_mb),
             additional_int8_mb: weigh(self.additional_int8_mb, o.additional_int8_mb),
             stored_mb: self.stored_mb + o.stored_mb,
+            additional_stored_mb: weigh(self.additional_stored_mb, o.additional_stored_mb),
             inference_gflops: self
                 .inference_gflops
                 .zip(o.inference_gflops)

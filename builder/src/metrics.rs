@@ -20,13 +20,15 @@ pub fn auroc(scores: &[f32], labels: &[bool]) -> Option<f64> {
     if positives == 0 || negatives == 0 || scores.len() != labels.len() {
         return None;
     }
+    // One NaN and one zero, so that equal values tie (as in [`PixelScores`]).
+    let scores: Vec<f32> = scores.iter().map(|&s| tie_key(s)).collect();
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     let mut rank_sum = 0f64;
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+        while j + 1 < order.len() && scores[order[j + 1]].total_cmp(&scores[order[i]]).is_eq() {
             j += 1;
         }
         // Ranks i+1 ..= j+1 share their average.
@@ -64,7 +66,8 @@ pub struct PixelMetrics {
     pub average_precision: Option<f64>,
     /// Best F1 over the precision-recall curve's thresholds.
     pub f1_max: Option<f64>,
-    /// AUPRO up to the requested FPR, normalised by it (see [`aupro`]).
+    /// AUPRO up to the requested FPR, normalised by it (see [`aupro`]); `None` when the FPR
+    /// limit is not in (0, 1].
     pub aupro: Option<f64>,
 }
 
@@ -192,6 +195,7 @@ impl PixelScores {
         let (mut ap, mut recall_before) = (0f64, 0f64);
         let mut f1_best = 0f64;
         let (mut area, mut fpr, mut pro) = (0f64, 0f64, 0f64);
+        let valid_fpr = max_fpr > 0.0 && max_fpr <= 1.0;
         let mut aupro = None;
         while i < defect.len() || j < normal.len() {
             let threshold = match (defect.get(i), normal.get(j)) {
@@ -229,7 +233,7 @@ impl PixelScores {
             if precision + recall > 0.0 {
                 f1_best = f1_best.max(2.0 * precision * recall / (precision + recall));
             }
-            if aupro.is_none() {
+            if valid_fpr && aupro.is_none() {
                 let next_fpr = fp as f64 / negatives as f64;
                 if next_fpr >= max_fpr {
                     let at = if next_fpr > fpr {
@@ -251,7 +255,7 @@ impl PixelScores {
             auroc: Some(doubled_wins as f64 / pairs as f64),
             average_precision: Some(ap),
             f1_max: Some(f1_best),
-            aupro: aupro.or(Some(area / max_fpr)),
+            aupro: valid_fpr.then(|| aupro.unwrap_or(area / max_fpr)),
         }
     }
 }
@@ -481,6 +485,15 @@ mod tests {
     }
 
     #[test]
+    fn nan_scores_tie_with_each_other_whatever_their_sign() {
+        let neg_nan = -f32::NAN;
+        // Two NaN (one negative-signed): they tie, and order above every number.
+        let v = auroc(&[neg_nan, f32::NAN, 0.5], &[true, false, false]).unwrap();
+        assert_eq!(v, 0.75);
+        assert_eq!(auroc(&[-0.0, 0.0], &[true, false]), Some(0.5));
+    }
+
+    #[test]
     fn ties_count_half() {
         // sklearn.metrics.roc_auc_score([0, 1, 0, 1], [0.1, 0.4, 0.4, 0.8]) == 0.875
         let v = auroc(&[0.1, 0.4, 0.4, 0.8], &[false, true, false, true]).unwrap();
@@ -615,6 +628,11 @@ mod tests {
         let mut only_normal = PixelScores::default();
         only_normal.add_normal(&[0.1, 0.2]);
         assert_eq!(only_normal.metrics(0.3), PixelMetrics::default());
+        // An FPR limit outside (0, 1] has no AUPRO (the other metrics stand).
+        for bad in [0.0, 1.5, f64::NAN] {
+            let m = acc.metrics(bad);
+            assert!(m.aupro.is_none() && m.auroc.is_some(), "{bad}");
+        }
     }
 
     #[test]

@@ -108,9 +108,28 @@ pub fn task_digests(bundle: &Bundle) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Each product's digest when it was added, checked after every later step.
+/// Digest of the graphs every product shares (trunk, later stages, head): each file's sha256
+/// as recorded in the manifest, which [`Bundle::open`] verified against the bytes.
+pub fn shared_digest(bundle: &Bundle) -> String {
+    let m = bundle.manifest();
+    let mut shared: Vec<&str> = vec![m.trunk_graph.as_str(), m.head_graph.as_str()];
+    shared.extend(m.later_stages.iter().map(|s| s.graph.as_str()));
+    let mut h = Sha256::new();
+    for rel in shared {
+        h.update(rel.as_bytes());
+        if let Some(f) = m.files.iter().find(|f| f.path == rel) {
+            h.update(f.sha256.as_bytes());
+        }
+    }
+    sha256_hex(&h.finalize())
+}
+
+/// Each product's digest when it was added, checked after every later step, with the shared
+/// graphs' digest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WeightLedger {
+    /// Digest of the shared graphs at the first step.
+    pub shared: Option<String>,
     /// (product, digest when added).
     pub added: Vec<(String, String)>,
     /// Comparisons of an earlier product's digest after a later step.
@@ -122,7 +141,24 @@ impl WeightLedger {
     /// product and the step when an earlier product's weights changed.
     pub fn step(&mut self, bundle: &Bundle) -> Result<()> {
         let step = bundle.manifest().tasks.len();
-        for (name, digest) in task_digests(bundle)? {
+        let shared = shared_digest(bundle);
+        match &self.shared {
+            Some(before) if *before != shared => return Err(Error::Invalid(format!(
+                "forgetting: the shared graphs (trunk, later stages, head) changed at step {step}"
+            ))),
+            _ => self.shared = Some(shared),
+        }
+        let digests = task_digests(bundle)?;
+        if let Some((gone, _)) = self
+            .added
+            .iter()
+            .find(|(name, _)| !digests.iter().any(|(n, _)| n == name))
+        {
+            return Err(Error::Invalid(format!(
+                "forgetting: product `{gone}` is gone from the bundle at step {step}"
+            )));
+        }
+        for (name, digest) in digests {
             match self.added.iter().find(|(n, _)| *n == name) {
                 Some((_, before)) if *before != digest => {
                     return Err(Error::Invalid(format!(
@@ -213,7 +249,8 @@ impl ContinualReport {
             Some(w) => {
                 let _ = writeln!(
                     out,
-                    "weights: {} products added, {} later-step checks, every earlier product unchanged",
+                    "weights: {} products added, {} later-step checks: every earlier product's adapters, \
+                     prototype, radius and threshold unchanged; shared graphs unchanged",
                     w.added.len(),
                     w.checks
                 );
@@ -231,7 +268,8 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// Replays a finished bundle: step `k` keeps its first `k` products and evaluates them,
+/// Replays a finished bundle: step `k` keeps its first `k` products and evaluates them (a
+/// bundle product the dataset lacks is routed to but has no column of its own),
 /// routing on; heatmap overlays come from the last step. `tick` is called once per judged
 /// image.
 pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
@@ -242,13 +280,15 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
         .iter()
         .map(|t| t.name.clone())
         .collect();
-    let in_data = crate::dataset::products(&config.data, config.layout)?;
-    let tasks: Vec<String> = all
-        .iter()
-        .filter(|t| in_data.contains(t))
-        .filter(|t| config.categories.is_empty() || config.categories.contains(t))
-        .cloned()
-        .collect();
+    let tasks = replay_tasks(&bundle, config)?;
+    if tasks.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no product is both in bundle {} and in {} ({:?} layout)",
+            config.bundle.display(),
+            config.data.display(),
+            config.layout
+        )));
+    }
     let mut steps = Vec::new();
     let last = all.iter().rposition(|t| tasks.contains(t));
     for (k, name) in all.iter().enumerate() {
@@ -274,15 +314,31 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
     ContinualReport::from_steps(tasks, steps, None)
 }
 
-/// Images judged by [`replay`] (for a progress bar): product `j` of `n` is judged `n - j`
-/// times.
+/// Images judged by [`replay`] (for a progress bar), counted from the manifest and the test
+/// lists without loading any graph: the `j`-th of `n` replayed products is judged `n - j`
+/// times (0-based `j`).
 pub fn replay_image_count(config: &EvalConfig) -> Result<usize> {
-    let eval = Evaluation::prepare(config)?;
-    let n = eval.products().len();
-    Ok(eval
-        .products()
+    let bundle = Bundle::open(&config.bundle)?;
+    let tasks = replay_tasks(&bundle, config)?;
+    let n = tasks.len();
+    let mut total = 0;
+    for (j, name) in tasks.iter().enumerate() {
+        let product = crate::dataset::load_product(&config.data, config.layout, name)?;
+        total += (n - j) * product.test.len();
+    }
+    Ok(total)
+}
+
+/// The bundle's products, in the order they were added, that the dataset has (and that
+/// `--categories` names, when given).
+fn replay_tasks(bundle: &Bundle, config: &EvalConfig) -> Result<Vec<String>> {
+    let in_data = crate::dataset::products(&config.data, config.layout)?;
+    Ok(bundle
+        .manifest()
+        .tasks
         .iter()
-        .enumerate()
-        .map(|(j, p)| (n - j) * p.test.len())
-        .sum())
+        .map(|t| t.name.clone())
+        .filter(|t| in_data.contains(t))
+        .filter(|t| config.categories.is_empty() || config.categories.contains(t))
+        .collect())
 }

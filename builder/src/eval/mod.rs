@@ -404,9 +404,25 @@ pub fn single_class(config: &EvalConfig, tick: &dyn Fn()) -> Result<EvalReport> 
         return Ok(report);
     }
     let mut reports: Vec<EvalReport> = Vec::new();
+    let in_data: BTreeSet<String> = dataset::products(&config.data, config.layout)?
+        .into_iter()
+        .collect();
     for dir in bundle_dirs(&config.bundle)? {
+        // Each bundle evaluates the products it has that the dataset (and --categories) has.
+        let wanted: Vec<String> = Bundle::open(&dir)?
+            .manifest()
+            .tasks
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|n| in_data.contains(n))
+            .filter(|n| config.categories.is_empty() || config.categories.contains(n))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
         let per = EvalConfig {
             bundle: dir.clone(),
+            categories: wanted,
             ..single.clone()
         };
         let eval = Evaluation::prepare(&per)?;
@@ -425,10 +441,22 @@ pub fn single_class(config: &EvalConfig, tick: &dyn Fn()) -> Result<EvalReport> 
         }
         reports.push(eval.run(tick)?);
     }
+    if let Some(missing) = config.categories.iter().find(|c| {
+        !reports
+            .iter()
+            .any(|r| r.products.iter().any(|p| &p.product == *c))
+    }) {
+        return Err(Error::Invalid(format!(
+            "product `{missing}` is in no bundle under {}",
+            config.bundle.display()
+        )));
+    }
     EvalReport::merge(reports).ok_or_else(|| {
         Error::Invalid(format!(
-            "{}: neither a bundle nor a directory of bundles",
-            config.bundle.display()
+            "{}: neither a bundle nor a directory of bundles with a product of {} ({:?} layout)",
+            config.bundle.display(),
+            config.data.display(),
+            config.layout
         ))
     })
 }
@@ -841,6 +869,13 @@ mod tests {
         write_bundle_with(&dir.join("bundle"), 2.0);
         let err = ledger.step(&open()).unwrap_err().to_string();
         assert!(err.contains("`red`") && err.contains("forgetting"), "{err}");
+        // A product that disappears is caught too.
+        let mut ledger = continual::WeightLedger::default();
+        write_bundle(&dir.join("bundle"));
+        ledger.step(&open()).unwrap();
+        write_bundle_of(&dir.join("bundle"), 1.0, &["grey"]);
+        let err = ledger.step(&open()).unwrap_err().to_string();
+        assert!(err.contains("`red` is gone"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -902,6 +937,26 @@ mod tests {
         .unwrap();
         assert!((report.cost.total_fp32_mb - 2.0 * one.cost.total_fp32_mb).abs() < 1e-9);
         assert_eq!(report.images.len(), 4 + 2);
+        // --categories picks per bundle; a product no bundle has is named.
+        let only_red = single_class(
+            &EvalConfig {
+                categories: vec!["red".into()],
+                ..config.clone()
+            },
+            &|| {},
+        )
+        .unwrap();
+        assert_eq!(only_red.products.len(), 1);
+        let err = single_class(
+            &EvalConfig {
+                categories: vec!["wood".into()],
+                ..config.clone()
+            },
+            &|| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`wood` is in no bundle"), "{err}");
         // The same product in two bundles is refused, naming it.
         write_bundle_of(&dir.join("bundles/zz"), 1.0, &["grey"]);
         let err = single_class(&config, &|| {}).unwrap_err().to_string();
