@@ -143,9 +143,11 @@ impl WeightLedger {
         let step = bundle.manifest().tasks.len();
         let shared = shared_digest(bundle);
         match &self.shared {
-            Some(before) if *before != shared => return Err(Error::Invalid(format!(
+            Some(before) if *before != shared => {
+                return Err(Error::Invalid(format!(
                 "forgetting: the shared graphs (trunk, later stages, head) changed at step {step}"
-            ))),
+            )))
+            }
             _ => self.shared = Some(shared),
         }
         let digests = task_digests(bundle)?;
