@@ -86,7 +86,11 @@ pub fn overlay(image: &RgbImage, map: &Tensor, threshold: f32) -> Result<RgbImag
 
 /// Writes the [`overlay`] as a PNG file, atomically.
 pub fn write_overlay(path: &Path, image: &RgbImage, map: &Tensor, threshold: f32) -> Result<()> {
-    let img = overlay(image, map, threshold)?;
+    write_png(path, &overlay(image, map, threshold)?)
+}
+
+/// Writes `img` as PNG, atomically (temp file, fsync, rename).
+pub fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
         .map_err(|e| Error::Image {

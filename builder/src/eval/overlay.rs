@@ -2,15 +2,13 @@
 //! image, with the ground-truth outline drawn in white so a reader sees at a glance whether
 //! the hot region is the defect.
 
-use std::io::Cursor;
 use std::path::Path;
 
-use adapts_runtime::heatmap::overlay;
+use adapts_runtime::heatmap::{overlay, write_png};
 use adapts_runtime::Tensor;
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 
-use crate::fsutil::write_atomic;
-use crate::{Error, Result};
+use crate::Result;
 
 /// `count` indices spread evenly over `0..len` (all of them when `count >= len`).
 pub fn spread(len: usize, count: usize) -> Vec<usize> {
@@ -75,14 +73,7 @@ pub fn write(
     if let Some(mask) = mask {
         draw_contour(&mut img, mask);
     }
-    let mut bytes = Vec::new();
-    DynamicImage::ImageRgb8(img)
-        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .map_err(|e| Error::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    write_atomic(path, &bytes)
+    Ok(write_png(path, &img)?)
 }
 
 #[cfg(test)]
