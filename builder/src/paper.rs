@@ -120,6 +120,7 @@ pub fn run(run: &PaperRun, log: &dyn Fn(&str)) -> Result<Vec<PresetResult>> {
                 heatmaps: (last && run.heatmaps > 0).then(|| HeatmapConfig {
                     dir: dir.join("heatmaps"),
                     per_product: run.heatmaps,
+                    matching: Vec::new(),
                 }),
                 ..EvalConfig::new(bundle_dir.clone(), run.data.clone(), run.layout)
             };

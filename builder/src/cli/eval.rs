@@ -45,6 +45,10 @@ pub struct Args {
     /// Overlays per product, spread evenly over its test images.
     #[arg(long, default_value_t = 8)]
     heatmap_count: usize,
+    /// Instead of spreading: overlays of every test image whose dataset-relative path contains
+    /// one of these strings (comma-separated, e.g. `crack/000,hole/`).
+    #[arg(long, value_delimiter = ',')]
+    heatmap_images: Vec<String>,
     /// FPR limit of AUPRO.
     #[arg(long, default_value_t = 0.3)]
     max_fpr: f64,
@@ -88,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         heatmaps: args.heatmaps.map(|dir| HeatmapConfig {
             dir,
             per_product: args.heatmap_count,
+            matching: args.heatmap_images,
         }),
         ..EvalConfig::new(args.bundle, args.data, args.layout)
     };

@@ -94,11 +94,36 @@ impl Setting {
 }
 
 /// Heatmap overlays to write: `per_product` test images of each product, spread evenly over
-/// its test list (so good images and every defect type appear).
-#[derive(Debug, Clone)]
+/// its test list (so good images and every defect type appear), or, when `matching` is not
+/// empty, every test image whose dataset-relative path contains one of its strings.
+#[derive(Debug, Clone, Default)]
 pub struct HeatmapConfig {
     pub dir: PathBuf,
     pub per_product: usize,
+    pub matching: Vec<String>,
+}
+
+impl HeatmapConfig {
+    /// Indices of `product`'s test images to draw.
+    fn chosen(&self, product: &Product, data: &Path) -> Vec<usize> {
+        if self.matching.is_empty() {
+            return overlay::spread(product.test.len(), self.per_product);
+        }
+        product
+            .test
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                let rel = t
+                    .path
+                    .strip_prefix(data)
+                    .unwrap_or(&t.path)
+                    .to_string_lossy();
+                self.matching.iter().any(|m| rel.contains(m.as_str()))
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
 }
 
 /// What to evaluate.
@@ -267,7 +292,7 @@ impl Evaluation {
                 .config
                 .heatmaps
                 .as_ref()
-                .map(|h| overlay::spread(product.test.len(), h.per_product))
+                .map(|h| h.chosen(product, &self.config.data))
                 .unwrap_or_default();
             for (i, test) in product.test.iter().enumerate() {
                 let record = self.judge(product, test, s, &mut pixels, chosen.contains(&i))?;
@@ -888,6 +913,7 @@ mod tests {
             heatmaps: Some(HeatmapConfig {
                 dir: dir.join("maps"),
                 per_product: 2,
+                matching: Vec::new(),
             }),
             ..EvalConfig::new(dir.join("bundle"), dir.join("data"), Layout::Mvtec)
         };
@@ -907,6 +933,18 @@ mod tests {
             .to_rgb8();
         // The 4 x 4 defect block's outline is white; the good image has none.
         assert_eq!(spot.pixels().filter(|p| p.0 == [255, 255, 255]).count(), 12);
+        // Chosen by name instead: only the hole.
+        let named = EvalConfig {
+            heatmaps: Some(HeatmapConfig {
+                dir: dir.join("named"),
+                per_product: 2,
+                matching: vec!["hole/".into()],
+            }),
+            ..config.clone()
+        };
+        Evaluation::prepare(&named).unwrap().run(&|| {}).unwrap();
+        let named: Vec<_> = std::fs::read_dir(dir.join("named/grey")).unwrap().collect();
+        assert_eq!(named.len(), 1);
         let good = image::open(dir.join("maps/grey/grey_test_good_000.png"))
             .unwrap()
             .to_rgb8();
