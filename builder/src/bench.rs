@@ -95,8 +95,10 @@ pub fn run_case(case: &BenchCase, settings: &BenchSettings) -> Result<BenchRow> 
         trunk.forward(&mut Eval, &x).map(|_| ())
     })?;
 
+    // One session run back to back, like the Python baseline: ONNX Runtime's default spinning.
     let config = SessionConfig {
         intra_op_threads: Some(settings.threads),
+        intra_op_spinning: true,
         ..SessionConfig::default()
     };
     let mut session = OrtSession::load(&onnx_path, &config)?;

@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Threads per graph run (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Let ONNX Runtime's operator threads busy-wait between runs (its own default). Off by
+    /// default: the trunk, adapters and head run in turn, and spinning threads of one graph
+    /// slow the next.
+    #[arg(long)]
+    spin: bool,
 }
 
 /// One line of the results file.
@@ -161,6 +166,7 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
     let spec: SourceSpec = args.source.parse()?;
     let config = SessionConfig {
         intra_op_threads: args.threads.map(usize::from),
+        intra_op_spinning: args.spin,
         ..SessionConfig::default()
     };
     let bundle = Bundle::open(&args.bundle)?;

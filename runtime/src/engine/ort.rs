@@ -65,6 +65,11 @@ impl OrtSession {
             .map_err(load_error)?
             .with_optimization_level(optimization_level(config.optimization))
             .map_err(|e| load_error(e.into()))?;
+        if !config.intra_op_spinning {
+            builder = builder
+                .with_intra_op_spinning(false)
+                .map_err(|e| load_error(e.into()))?;
+        }
         if let Some(threads) = config.intra_op_threads {
             builder = builder
                 .with_intra_threads(threads)
