@@ -165,6 +165,12 @@ fn folded_adapter_equals_the_batchnorm_formula() {
     let adapter = params.to_inference("stage").unwrap();
     let x = Tensor::randn(0f32, 1., (2, 6, 3, 3), &Device::Cpu).unwrap();
     let ours = adapter.forward(&mut Eval, &x).unwrap();
+    // Detached from the training variables: scoring with it records no graph (which would
+    // keep every intermediate activation alive as long as the output).
+    assert!(
+        !ours.track_op(),
+        "deployable adapter output tracks its graph"
+    );
 
     // Oracle: the unfolded formula with running statistics, pixel by pixel, in f64.
     let v = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();

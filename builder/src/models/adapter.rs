@@ -136,7 +136,9 @@ impl AdapterParams {
     }
 
     /// The deployable adapter: BatchNorm (running statistics) folded into `W1`, `b1`.
-    /// Layer names are `{name}.conv1` and `{name}.conv2`.
+    /// Layer names are `{name}.conv1` and `{name}.conv2`. Its tensors are detached from the
+    /// training variables: otherwise every tensor computed with them would keep its whole
+    /// computation graph alive (scoring the validation set grew by 32 MB an image).
     pub fn to_inference(&self, name: &str) -> Result<Adapter> {
         let scale = (self.gamma.as_tensor() / (&self.running_var + BN_EPS)?.sqrt()?)?;
         let w1 = self.w1.as_tensor().broadcast_mul(&scale.unsqueeze(1)?)?;
@@ -145,8 +147,8 @@ impl AdapterParams {
         let (latent, channels) = w1.dims2()?;
         let conv = |suffix: &str, w: Tensor, b: Tensor| Conv2d {
             name: format!("{name}.{suffix}"),
-            weight: w,
-            bias: Some(b),
+            weight: w.detach(),
+            bias: Some(b.detach()),
             stride: 1,
             padding: Padding::Symmetric(0),
             groups: 1,
