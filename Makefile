@@ -28,7 +28,7 @@ demo: setup
 	$(BUILDER) train --data $(DEMO_DATA) --layout mvtec --categories $(CATEGORIES) \
 		--trunk effnet-lite0 --weights weights/efficientnet-lite0.pth --preset s \
 		--epochs $(EPOCHS) --out $(DEMO)/bundle --json $(DEMO)/train.json
-	$(BUILDER) info $(DEMO)/bundle
+	$(BUILDER) info --bundle $(DEMO)/bundle
 	rm -rf $(DEMO)/mixed
 	for p in $(DEMO_PRODUCTS); do mkdir -p $(DEMO)/mixed/$$p && cp -R $(DEMO_DATA)/$$p/test/. $(DEMO)/mixed/$$p/; done
 	$(RUNTIME) run --bundle $(DEMO)/bundle --source dir:$(DEMO)/mixed \
@@ -53,10 +53,12 @@ paper:
 	$(BUILDER) paper --data $(DATA) --layout $(LAYOUT) --trunk wrn50-2 --weights $(WEIGHTS) \
 		--presets $(PRESETS) --epochs $(PAPER_EPOCHS) --image-size 224 --out $(PAPER_OUT)
 
-# Tests need the weights and libonnxruntime, not the Python benchmark baseline.
+# Tests need the weights and libonnxruntime, not the Python benchmark baseline. The README
+# check then runs every command in the README's shell blocks with the binaries just built.
 test:
 	ADAPTS_SETUP_VENV=0 scripts/setup.sh
 	$(CARGO) test --workspace
+	scripts/check-readme.sh
 
 bench: setup
 	$(CARGO) build --release -p adapts-builder

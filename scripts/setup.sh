@@ -2,8 +2,9 @@
 # Fetches what the workspace needs at run time but does not commit:
 #   weights/efficientnet-lite0.pth      EfficientNet-Lite0 ImageNet weights (edge trunk)
 #   vendor/onnxruntime/                 ONNX Runtime shared library for the `ort` engine
-#   .venv/                              Python with onnxruntime + numpy (benchmark baseline only;
-#                                       skipped with ADAPTS_SETUP_VENV=0, as `make test` does)
+#   .venv/                              Python with onnxruntime, numpy, scikit-learn, scipy and
+#                                       pillow (benchmark and PatchCore baselines only; skipped
+#                                       with ADAPTS_SETUP_VENV=0, as `make test` does)
 # Everything comes from PyPI through pip's default index. Safe to rerun: each step is skipped
 # when its verified result is already in place.
 set -euo pipefail
@@ -115,17 +116,17 @@ setup_onnxruntime() {
 setup_venv() {
     if [[ -x .venv/bin/python ]] && .venv/bin/python - "$ORT_VERSION" <<'EOF' 2>/dev/null
 import sys
-import numpy, onnxruntime
+import numpy, onnxruntime, PIL, scipy, sklearn
 sys.exit(0 if onnxruntime.__version__ == sys.argv[1] else 1)
 EOF
     then
-        log "venv: .venv already has onnxruntime $ORT_VERSION and numpy"
+        log "venv: .venv already has onnxruntime $ORT_VERSION, numpy, scikit-learn, scipy, pillow"
         return
     fi
-    log "venv: creating .venv with onnxruntime==$ORT_VERSION and numpy"
+    log "venv: creating .venv with onnxruntime==$ORT_VERSION, numpy, scikit-learn, scipy, pillow"
     "$PYTHON" -m venv .venv
-    .venv/bin/python -m pip install --quiet "onnxruntime==$ORT_VERSION" numpy
-    log "venv: ready ($(.venv/bin/python -c 'import onnxruntime; print("onnxruntime", onnxruntime.__version__)'))"
+    .venv/bin/python -m pip install --quiet "onnxruntime==$ORT_VERSION" numpy scikit-learn scipy pillow
+    log "venv: ready ($(.venv/bin/python -c 'import onnxruntime, sklearn; print("onnxruntime", onnxruntime.__version__, "scikit-learn", sklearn.__version__)'))"
 }
 
 log "workspace $ROOT"

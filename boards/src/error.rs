@@ -12,7 +12,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[non_exhaustive]
 pub enum Error {
     /// The profile file could not be read.
-    #[error("{}: cannot read board profile: {source}", path.display())]
+    #[error("{}: cannot read board profile", path.display())]
     Read {
         path: PathBuf,
         #[source]

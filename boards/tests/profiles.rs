@@ -14,10 +14,6 @@ fn nano_with(find: &str, replace: &str) -> String {
     text.replacen(find, replace, 1)
 }
 
-fn temp_path(file: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("adapts-boards-{}-{file}", std::process::id()))
-}
-
 #[test]
 fn every_builtin_parses_and_validates() {
     let names = Board::builtin_names();
@@ -228,11 +224,11 @@ fn user_profile_loads_from_a_path() {
     if let Some(gpio) = board.gpio.as_mut() {
         gpio.trigger_edge = TriggerEdge::Falling;
     }
-    let path = temp_path("line-3-station.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("line-3-station.toml");
     std::fs::write(&path, board.to_toml_string().expect("serialise")).expect("write temp");
     let loaded = Board::from_path(&path);
     let via_spec = Board::load(&path.display().to_string());
-    std::fs::remove_file(&path).expect("remove temp");
     assert_eq!(loaded.expect("load from path"), board);
     assert_eq!(via_spec.expect("load by spec"), board);
     assert_eq!(Board::load("x86-cpu").expect("by name").name, "x86-cpu");
@@ -240,7 +236,8 @@ fn user_profile_loads_from_a_path() {
 
 #[test]
 fn unreadable_file_names_the_path() {
-    let path = temp_path("does-not-exist.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("does-not-exist.toml");
     let msg = Board::from_path(&path)
         .expect_err("missing file")
         .to_string();

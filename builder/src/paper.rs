@@ -12,30 +12,40 @@ use adapts_runtime::bundle::Bundle;
 use adapts_runtime::preprocess::Normalization;
 use serde::Serialize;
 
-use crate::dataset::{self, Layout};
+use crate::data::{self, Layout};
 use crate::eval::continual::{ContinualReport, WeightLedger};
 use crate::eval::{single_class, EvalConfig, EvalReport, Evaluation, HeatmapConfig, Setting};
-use crate::fsutil::write_atomic;
-use crate::models::TrunkKind;
+use crate::model::TrunkKind;
 use crate::train::job::{self, TrainJob, WeightsSource};
 use crate::train::plan::{Plan, Preset};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
+use adapts_runtime::fsutil::write_atomic;
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct PaperRun {
+    /// Dataset root.
     pub data: PathBuf,
+    /// Dataset layout.
     pub layout: Layout,
     /// Products in training order; empty = every product of the dataset, sorted.
     pub categories: Vec<String>,
+    /// Trunk architecture shared by every preset.
     pub trunk: TrunkKind,
+    /// Trunk weights: a checkpoint file or seeded random weights.
     pub weights: WeightsSource,
+    /// Input normalisation recorded in the bundles and applied to every image.
     pub normalization: Normalization,
+    /// Presets to run, in order; each writes to `out/s/`, `out/m/` or `out/l/`.
     pub presets: Vec<Preset>,
+    /// Output directory: one folder per preset and `summary.md`.
     pub out: PathBuf,
+    /// Square network input side, pixels (a positive multiple of 32).
     pub image_size: u32,
+    /// Directory of anomaly texture images; `None` = procedural textures.
     pub textures: Option<PathBuf>,
+    /// Optimisation settings for every product.
     pub train: TrainConfig,
     /// Heatmap overlays per product in the multi-class evaluation (0 = none).
     pub heatmaps: usize,
@@ -44,11 +54,15 @@ pub struct PaperRun {
 /// One preset's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct PresetResult {
+    /// The preset these results are for.
     pub preset: Preset,
+    /// Bundle directory holding every product of the run.
     pub bundle: PathBuf,
     /// Seconds spent training, all products.
     pub train_seconds: f64,
+    /// Continual-setting matrices; its last step is the multi-class result.
     pub continual: ContinualReport,
+    /// Single-class result: each product judged by its own adapters, routing off.
     pub single: EvalReport,
 }
 
@@ -73,16 +87,14 @@ fn preset_name(p: Preset) -> &'static str {
 /// Runs every preset; `log` receives one line per step.
 pub fn run(run: &PaperRun, log: &dyn Fn(&str)) -> Result<Vec<PresetResult>> {
     let categories = if run.categories.is_empty() {
-        dataset::products(&run.data, run.layout)?
+        data::products(&run.data, run.layout)?
     } else {
         run.categories.clone()
     };
     if categories.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no products ({:?} layout)",
-            run.data.display(),
-            run.layout
-        )));
+        return Err(
+            Error::Selection(format!("no products ({:?} layout)", run.layout)).with_path(&run.data),
+        );
     }
     let arch = run.trunk.arch();
     let mut results = Vec::new();
@@ -151,7 +163,7 @@ pub fn run(run: &PaperRun, log: &dyn Fn(&str)) -> Result<Vec<PresetResult>> {
         };
         write_atomic(
             &dir.join("results.json"),
-            &serde_json::to_vec_pretty(&result).map_err(|e| Error::Invalid(e.to_string()))?,
+            &serde_json::to_vec_pretty(&result)?,
         )?;
         write_atomic(
             &dir.join("scores.csv"),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use adapts_builder::onnx::{self, proto::dimension::Value as Dim};
+use adapts_builder::export::onnx::{self, proto::dimension::Value as Dim};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -28,15 +28,10 @@ fn weights() -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("adapts-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 #[test]
 fn export_trunk_writes_named_stage_outputs_and_metadata() {
-    let out = temp("lite0-stride16.onnx");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("lite0-stride16.onnx");
     let o = builder(&[
         "export-trunk",
         "--trunk",
@@ -103,6 +98,7 @@ fn export_trunk_writes_named_stage_outputs_and_metadata() {
 
 #[test]
 fn unknown_stage_names_the_stage_and_the_choices() {
+    let tmp = tempfile::tempdir().unwrap();
     let o = builder(&[
         "export-trunk",
         "--trunk",
@@ -112,16 +108,17 @@ fn unknown_stage_names_the_stage_and_the_choices() {
         "--cut",
         "layer9",
         "--out",
-        temp("never.onnx").to_str().unwrap(),
+        tmp.path().join("never.onnx").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("layer9") && err.contains("stride16"), "{err}");
-    assert!(!temp("never.onnx").exists());
+    assert!(!tmp.path().join("never.onnx").exists());
 }
 
 #[test]
 fn wrong_architecture_for_weights_names_a_key() {
+    let tmp = tempfile::tempdir().unwrap();
     let o = builder(&[
         "export-trunk",
         "--trunk",
@@ -131,7 +128,7 @@ fn wrong_architecture_for_weights_names_a_key() {
         "--cut",
         "layer2",
         "--out",
-        temp("wrong.onnx").to_str().unwrap(),
+        tmp.path().join("wrong.onnx").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -197,7 +194,8 @@ fn ok(out: &Output) -> String {
 /// synth -> train (two products, 64 px, one epoch) -> eval in each setting -> paper.
 #[test]
 fn eval_settings_and_the_paper_run_from_the_command_line() {
-    let data = temp("eval-data");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("eval-data");
     let data_s = data.to_string_lossy().into_owned();
     ok(&builder(&[
         "synth",
@@ -214,7 +212,7 @@ fn eval_settings_and_the_paper_run_from_the_command_line() {
         "--size",
         "64",
     ]));
-    let bundle = temp("eval-bundle");
+    let bundle = tmp.path().join("eval-bundle");
     let bundle_s = bundle.to_string_lossy().into_owned();
     let w = weights();
     ok(&builder(&[
@@ -233,9 +231,9 @@ fn eval_settings_and_the_paper_run_from_the_command_line() {
         &bundle_s,
     ]));
 
-    let json = temp("continual.json");
-    let csv = temp("scores.csv");
-    let maps = temp("maps");
+    let json = tmp.path().join("continual.json");
+    let csv = tmp.path().join("scores.csv");
+    let maps = tmp.path().join("maps");
     let stdout = ok(&builder(&[
         "eval",
         "--bundle",
@@ -258,7 +256,7 @@ fn eval_settings_and_the_paper_run_from_the_command_line() {
     }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["tasks"], serde_json::json!(["fabric", "washer"]));
+    assert_eq!(report["products"], serde_json::json!(["fabric", "washer"]));
     assert_eq!(report["image_auroc"]["rows"].as_array().unwrap().len(), 2);
     assert!(
         report["steps"][1]["cost"]["inference_gflops"]
@@ -272,7 +270,7 @@ fn eval_settings_and_the_paper_run_from_the_command_line() {
     assert_eq!(std::fs::read_dir(maps.join("washer")).unwrap().count(), 2);
 
     for (setting, routing) in [("single", "off"), ("multi", "on")] {
-        let json = temp(&format!("{setting}.json"));
+        let json = tmp.path().join(format!("{setting}.json"));
         ok(&builder(&[
             "eval",
             "--bundle",
@@ -303,7 +301,7 @@ fn eval_settings_and_the_paper_run_from_the_command_line() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-fpr"));
 
-    let out = temp("paper");
+    let out = tmp.path().join("paper");
     let out_s = out.to_string_lossy().into_owned();
     let stdout = ok(&builder(&[
         "paper",

@@ -9,7 +9,9 @@
 //! anomaly maps and masks with scikit-learn's pixel ROC, AP and F1max and the MVTec AD
 //! reference AUPRO (scipy 8-connected regions, its own trapezoid), checked the same way.
 
-use adapts_builder::metrics::{aupro, auroc, average_precision, f1_max, pixel_auroc, PixelScores};
+use adapts_builder::eval::metrics::{
+    aupro, auroc, average_precision, f1_max, pixel_auroc, PixelScores,
+};
 use serde::Deserialize;
 
 const TOLERANCE: f64 = 1e-6;

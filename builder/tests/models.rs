@@ -1,9 +1,9 @@
 //! Trunk architectures: parameter counts, truncation, stage shapes, the depthwise kernel.
 
-use adapts_builder::graph::{Eval, Graph};
-use adapts_builder::models::{Arch, Cut, EfficientNetLiteConfig, TrunkKind, WideResNetConfig};
-use adapts_builder::nn::{Conv2d, Padding};
-use adapts_builder::weights::{random_trunk, ParamSpec};
+use adapts_builder::model::graph::{Eval, Graph};
+use adapts_builder::model::nn::{Conv2d, Padding};
+use adapts_builder::model::weights::{random_trunk, ParamSpec};
+use adapts_builder::model::{Arch, Cut, EfficientNetLiteConfig, TrunkKind, WideResNetConfig};
 use candle_core::{DType, Device, Tensor};
 
 #[test]
@@ -133,8 +133,8 @@ fn depthwise_kernel_matches_grouped_convolution() {
 /// convolutions and the classifier), the number the cost columns of `eval` build on.
 #[test]
 fn wide_resnet50_2_macs_match_torchvision() {
-    use adapts_builder::models::Trunk;
-    use adapts_builder::onnx::OnnxGraph;
+    use adapts_builder::export::onnx::OnnxGraph;
+    use adapts_builder::model::Trunk;
     let vb = candle_nn::VarBuilder::zeros(DType::F32, &Device::Cpu);
     let trunk = Trunk::new(vb, TrunkKind::Wrn50_2.arch(), Cut::Classifier).unwrap();
     let mut g = OnnxGraph::new();

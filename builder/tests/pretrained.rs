@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use adapts_builder::check::{backbone_check, default_normalization};
-use adapts_builder::models::TrunkKind;
-use adapts_builder::weights::Checkpoint;
+use adapts_builder::model::check::{backbone_check, default_normalization};
+use adapts_builder::model::weights::Checkpoint;
+use adapts_builder::model::TrunkKind;
 use adapts_runtime::preprocess::{load_rgb, Normalization, Preprocess};
 
 fn repo(path: &str) -> PathBuf {

@@ -1,14 +1,14 @@
 //! Training building blocks against independent oracles: candle's own autograd, finite
 //! differences, hand-computed values.
 
-use adapts_builder::frozen::Frozen;
-use adapts_builder::graph::{interpolation_matrix, Eval, Graph};
-use adapts_builder::models::adapter::{orthogonal, AdapterKind, AdapterParams};
-use adapts_builder::models::{Arch, Cut, EfficientNetLiteConfig, Trunk, WideResNetConfig};
-use adapts_builder::nn::{Conv2d, Padding};
+use adapts_builder::model::adapter::{orthogonal, AdapterKind, AdapterParams};
+use adapts_builder::model::graph::{interpolation_matrix, Eval, Graph};
+use adapts_builder::model::nn::{Conv2d, Padding};
+use adapts_builder::model::weights::random_trunk;
+use adapts_builder::model::{Arch, Cut, EfficientNetLiteConfig, Trunk, WideResNetConfig};
 use adapts_builder::train::calibrate::youden_threshold;
+use adapts_builder::train::frozen::Frozen;
 use adapts_builder::train::loss::focal_l1;
-use adapts_builder::weights::random_trunk;
 use candle_core::{Device, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use adapts_builder::models::{Arch, EfficientNetLiteConfig, TrunkKind};
-use adapts_builder::weights::{Checkpoint, Format, ParamSpec};
+use adapts_builder::model::weights::{Checkpoint, Format, ParamSpec};
+use adapts_builder::model::{Arch, EfficientNetLiteConfig, TrunkKind};
 use adapts_builder::Error;
 use candle_core::{DType, Device, Tensor};
 
@@ -87,10 +87,9 @@ fn full_state(arch: Arch) -> HashMap<String, Tensor> {
         .collect()
 }
 
-fn save(state: &HashMap<String, Tensor>, name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("adapts-weights-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// Saves `state` as `name` in `dir`.
+fn save(dir: &tempfile::TempDir, state: &HashMap<String, Tensor>, name: &str) -> PathBuf {
+    let path = dir.path().join(name);
     candle_core::safetensors::save(state, &path).unwrap();
     path
 }
@@ -106,11 +105,12 @@ fn complete_safetensors_checkpoint_validates_and_builds() {
             .squeeze(0)
             .unwrap(),
     );
-    let path = save(&state, "ok.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let path = save(&dir, &state, "ok.safetensors");
     let ckpt = Checkpoint::load(&path).unwrap();
     assert_eq!(ckpt.format, Format::Safetensors);
     ckpt.validate(tiny_arch()).unwrap();
-    ckpt.build_trunk(tiny_arch(), adapts_builder::models::Cut::Stage(1))
+    ckpt.build_trunk(tiny_arch(), adapts_builder::model::Cut::Stage(1))
         .unwrap();
 }
 
@@ -118,13 +118,14 @@ fn complete_safetensors_checkpoint_validates_and_builds() {
 fn missing_key_is_named() {
     let mut state = full_state(tiny_arch());
     state.remove("_blocks.3._depthwise_conv.weight");
-    let path = save(&state, "missing.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let path = save(&dir, &state, "missing.safetensors");
     let err = Checkpoint::load(&path)
         .unwrap()
         .validate(tiny_arch())
         .unwrap_err();
     assert!(
-        matches!(&err, Error::MissingKey { key, .. } if key == "_blocks.3._depthwise_conv.weight"),
+        matches!(err.kind(), Error::MissingKey { key, .. } if key == "_blocks.3._depthwise_conv.weight"),
         "{err}"
     );
     let msg = err.to_string();
@@ -141,13 +142,14 @@ fn unexpected_key_is_named() {
         "_blocks.99._bn0.weight".into(),
         Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
     );
-    let path = save(&state, "unexpected.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let path = save(&dir, &state, "unexpected.safetensors");
     let err = Checkpoint::load(&path)
         .unwrap()
         .validate(tiny_arch())
         .unwrap_err();
     assert!(
-        matches!(&err, Error::UnexpectedKey { key, .. } if key == "_blocks.99._bn0.weight"),
+        matches!(err.kind(), Error::UnexpectedKey { key, .. } if key == "_blocks.99._bn0.weight"),
         "{err}"
     );
 }
@@ -159,12 +161,14 @@ fn wrong_shape_names_key_expected_and_found() {
         "_conv_stem.weight".into(),
         Tensor::zeros((8, 3, 5, 5), DType::F32, &Device::Cpu).unwrap(),
     );
-    let path = save(&state, "shape.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let path = save(&dir, &state, "shape.safetensors");
     let err = Checkpoint::load(&path)
         .unwrap()
         .validate(tiny_arch())
         .unwrap_err();
-    match &err {
+    assert!(err.to_string().contains("shape.safetensors"), "{err}");
+    match err.kind() {
         Error::ShapeMismatch {
             key,
             expected,
@@ -181,9 +185,8 @@ fn wrong_shape_names_key_expected_and_found() {
 
 #[test]
 fn garbage_file_is_rejected_with_its_path() {
-    let dir = std::env::temp_dir().join(format!("adapts-weights-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("notes.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
     std::fs::write(&path, b"these are not weights").unwrap();
     let err = Checkpoint::load(&path).unwrap_err().to_string();
     assert!(

@@ -85,8 +85,8 @@ pub enum Error {
         content: String,
         reason: String,
     },
-    /// Reading or writing a cache file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading a cache file failed (the cause is chained, not repeated in the message).
+    #[error("cannot read `{}`", path.display())]
     Io {
         path: PathBuf,
         #[source]

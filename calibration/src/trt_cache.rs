@@ -12,7 +12,8 @@
 //! lowercase hex without leading zeros (`0` for a zero scale). The scale is amax / 127;
 //! TensorRT applies the dynamic range [-127 * scale, 127 * scale]. Tensor names may contain
 //! spaces and colons, so a line splits at its last colon. A cache is only valid for the
-//! TensorRT version in its header.
+//! TensorRT version in its header. [`CalibrationCache::to_text`] gives the file's content; the
+//! caller writes it (atomically, with `adapts_runtime::fsutil`).
 
 use std::fmt::{self, Write as _};
 use std::path::Path;
@@ -166,24 +167,6 @@ impl CalibrationCache {
             source,
         })?;
         parse_text(&text, Some(path))
-    }
-
-    /// Writes the cache atomically (a temporary file beside `path`, then a rename).
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file_name = path.file_name().map_or_else(
-            || "calibration.cache".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-        std::fs::write(&temp, self.to_text()).map_err(io)?;
-        std::fs::rename(&temp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            io(e)
-        })
     }
 }
 

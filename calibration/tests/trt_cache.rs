@@ -65,11 +65,10 @@ fn round_trips_through_text_and_file() {
     assert!(text.contains("tiny: 800000\n"), "{text}");
     assert_eq!(CalibrationCache::parse(&text).expect("parse back"), cache);
 
-    let path = std::env::temp_dir().join(format!("adapts-cal-{}.cache", std::process::id()));
-    cache.write(&path).expect("write");
-    let read = CalibrationCache::read(&path);
-    std::fs::remove_file(&path).expect("remove temp");
-    assert_eq!(read.expect("read back"), cache);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("calibration.cache");
+    std::fs::write(&path, cache.to_text()).expect("write");
+    assert_eq!(CalibrationCache::read(&path).expect("read back"), cache);
 }
 
 #[test]
@@ -127,10 +126,10 @@ fn parse_errors_name_line_and_content() {
 
 #[test]
 fn read_errors_name_the_file() {
-    let path = std::env::temp_dir().join(format!("adapts-cal-bad-{}.cache", std::process::id()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.cache");
     std::fs::write(&path, "TRT-8502-EntropyCalibration2\nx: -\n").expect("write temp");
     let err = CalibrationCache::read(&path).expect_err("bad scale");
-    std::fs::remove_file(&path).expect("remove temp");
     let msg = err.to_string();
     assert!(
         msg.contains(&path.display().to_string()) && msg.contains("line 2"),

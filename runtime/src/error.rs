@@ -184,7 +184,7 @@ pub enum Error {
 
     /// A manifest was written in a format version this build cannot read.
     #[error(
-        "`{}` has bundle format version {found}; this build reads version {supported} \
+        "`{}` has bundle format version {found}; this build reads versions 1 to {supported} \
          (rebuild the bundle with a matching adapts-builder, or update the runtime)",
         path.display()
     )]
@@ -193,7 +193,7 @@ pub enum Error {
         path: PathBuf,
         /// The version in the file.
         found: u32,
-        /// The version this build reads.
+        /// The newest version this build reads.
         supported: u32,
     },
 
@@ -248,7 +248,7 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// A manifest is internally inconsistent (a graph not listed in `files`, duplicate task
+    /// A manifest is internally inconsistent (a graph not listed in `files`, duplicate product
     /// names, a prototype of the wrong length, ...).
     #[error("invalid bundle `{}`: {reason}", path.display())]
     InvalidBundle {
@@ -258,7 +258,7 @@ pub enum Error {
         reason: String,
     },
 
-    /// A bundle write was refused (non-empty directory, overwriting an earlier task's file).
+    /// A bundle write was refused (non-empty directory, overwriting an earlier product's file).
     #[error("cannot write bundle `{}`: {reason}", path.display())]
     BundleWrite {
         /// The bundle directory or file.
@@ -321,7 +321,8 @@ impl Error {
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
             let text = cause.to_string();
-            // Some wrappers already embed their cause's text; don't print it twice.
+            // ONNX Runtime's errors built from a boxed error repeat that error's text as their
+            // own message; print it once.
             if !message.ends_with(&text) {
                 message.push_str(": ");
                 message.push_str(&text);

@@ -1,63 +1,103 @@
 //! Atomic file writes: readers see either the old file or the complete new one, never a torn
-//! one. Bundle files, the bundle manifest, results files and heatmaps are all written this way,
-//! so a crash or power cut on the line leaves the previous version intact.
+//! one. Bundle files, the bundle manifest, results files, heatmaps and every file the builder
+//! writes go through here, so a crash or power cut on the line leaves the previous version
+//! intact.
+//!
+//! The temp file comes from `tempfile` (unique name in the target's directory, removed if the
+//! write is abandoned); this module adds the fsyncs that make the rename durable.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use tempfile::NamedTempFile;
+
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, write, fsync,
-/// rename over `path`, fsync the directory. The temp file is removed if any step fails.
-/// Missing parent directories are created.
+/// rename over `path`, fsync the directory. Missing parent directories are created; on any
+/// failure the temp file is removed and `path` is untouched.
 ///
 /// ```
 /// # fn main() -> adapts_runtime::Result<()> {
-/// let dir = std::env::temp_dir().join(format!("adapts-doc-{}", std::process::id()));
-/// let path = dir.join("hello.txt");
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("hello.txt");
 /// adapts_runtime::fsutil::write_atomic(&path, b"hello")?;
 /// assert_eq!(std::fs::read(&path).unwrap(), b"hello");
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok(())
 /// # }
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = temp_path(path)?;
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        sync_dir(dir);
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| Error::io(path, e))
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.commit()
 }
 
-/// The temp file [`write_atomic`] uses for `path`: hidden, in the same directory (so the
-/// rename never crosses a filesystem), unique per process.
-pub fn temp_path(path: &Path) -> Result<PathBuf> {
-    let file_name = path.file_name().ok_or_else(|| {
-        Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        )
-    })?;
-    Ok(parent_dir(path).join(format!(
-        ".{}.tmp.{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    )))
+/// A file written in pieces that appears at its path, whole, only when committed. Dropped
+/// without [`commit`](Self::commit), it leaves no trace.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    temp: NamedTempFile,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`: a hidden temp file in the same directory (so the rename never
+    /// crosses a filesystem). Missing parent directories are created.
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = parent_dir(path);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = path.file_name().ok_or_else(|| {
+            Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+            )
+        })?;
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temp,
+        })
+    }
+
+    /// The path the file will have once committed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes and fsyncs the data, renames the temp file over the path and fsyncs the
+    /// directory.
+    pub fn commit(mut self) -> Result<()> {
+        let path = self.path;
+        self.temp.flush().map_err(|e| Error::io(&path, e))?;
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(&path, e))?;
+        self.temp
+            .persist(&path)
+            .map_err(|e| Error::io(&path, e.error))?;
+        sync_dir(parent_dir(&path));
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
 }
 
 /// Makes a rename in `dir` durable. Not every filesystem supports syncing a directory, so a
 /// failure here is ignored: the data itself was already synced.
-pub fn sync_dir(dir: &Path) {
+fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -75,6 +115,15 @@ fn parent_dir(path: &Path) -> &Path {
 mod tests {
     use super::*;
 
+    fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -82,11 +131,7 @@ mod tests {
         write_atomic(&path, b"first").expect("write");
         write_atomic(&path, b"second").expect("overwrite");
         assert_eq!(std::fs::read(&path).expect("read"), b"second");
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
-            .expect("list")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("f.bin")]);
+        assert_eq!(names(&dir.path().join("sub")), ["f.bin"]);
     }
 
     #[test]
@@ -98,14 +143,28 @@ mod tests {
         std::fs::write(path.join("x"), b"x").expect("fill");
         let err = write_atomic(&path, b"data").expect_err("rename onto a directory");
         assert!(err.to_string().contains("taken"), "{err}");
-        let leftovers = std::fs::read_dir(dir.path())
-            .expect("list")
-            .filter(|e| {
-                e.as_ref()
-                    .map(|e| e.file_name().to_string_lossy().contains(".tmp."))
-                    .unwrap_or(false)
-            })
-            .count();
-        assert_eq!(leftovers, 0);
+        assert_eq!(names(dir.path()), ["taken"]);
+    }
+
+    #[test]
+    fn a_streamed_file_appears_only_when_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("results.jsonl");
+        std::fs::write(&path, b"old\n").expect("old version");
+        let mut file = AtomicFile::create(&path).expect("create");
+        file.write_all(b"new 1\n").expect("write");
+        // Mid-write, readers still see the old file.
+        assert_eq!(std::fs::read(&path).expect("read"), b"old\n");
+        file.write_all(b"new 2\n").expect("write");
+        file.commit().expect("commit");
+        assert_eq!(std::fs::read(&path).expect("read"), b"new 1\nnew 2\n");
+        assert_eq!(names(dir.path()), ["results.jsonl"]);
+
+        // Abandoned: no trace, the committed file is kept.
+        let mut file = AtomicFile::create(&path).expect("create");
+        file.write_all(b"half").expect("write");
+        drop(file);
+        assert_eq!(std::fs::read(&path).expect("read"), b"new 1\nnew 2\n");
+        assert_eq!(names(dir.path()), ["results.jsonl"]);
     }
 }

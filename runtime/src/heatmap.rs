@@ -100,9 +100,30 @@ pub fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// The file name of a frame's heatmap, from the frame id (a path relative to the source):
+/// `/` becomes `__`, and `.png` is appended unless the id already ends with it
+/// (`good/000.png` -> `good__000.png`, `a/b.jpg` -> `a__b.jpg.png`). The runtime and the
+/// builder's evaluation name overlays this way.
+pub fn file_name(id: &str) -> String {
+    let flat = id.replace(['/', '\\'], "__");
+    if flat.to_ascii_lowercase().ends_with(".png") {
+        flat
+    } else {
+        format!("{flat}.png")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_are_flat() {
+        assert_eq!(file_name("good/000.png"), "good__000.png");
+        assert_eq!(file_name("a/b/c.JPG"), "a__b__c.JPG.png");
+        assert_eq!(file_name("x.PNG"), "x.PNG");
+        assert_eq!(file_name("a\\b.png"), "a__b.png");
+    }
 
     #[test]
     fn turbo_runs_blue_to_green_to_red() {

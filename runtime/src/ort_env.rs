@@ -190,20 +190,15 @@ mod tests {
     use super::*;
     use std::fs;
 
-    /// A fresh scratch directory under the target's temp dir, unique per test.
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "adapts-runtime-ort-env-{}-{name}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create scratch dir");
-        dir
+    /// A fresh scratch directory, removed when the guard drops.
+    fn scratch() -> tempfile::TempDir {
+        tempfile::tempdir().expect("create scratch dir")
     }
 
     #[test]
     fn env_var_naming_missing_file_is_an_error_naming_both() {
-        let missing = scratch("missing").join("no-such-libonnxruntime.so");
+        let dir = scratch();
+        let missing = dir.path().join("no-such-libonnxruntime.so");
         let err = resolve_library_path(Some(missing.as_os_str()), Path::new("/"))
             .expect_err("a missing file must not resolve");
         assert!(matches!(err, Error::OrtLibraryMissing { .. }), "{err:?}");
@@ -214,7 +209,8 @@ mod tests {
 
     #[test]
     fn env_var_wins_over_default_location() {
-        let root = scratch("env-wins");
+        let dir = scratch();
+        let root = dir.path().to_path_buf();
         let default = root.join(DEFAULT_LIBRARY);
         fs::create_dir_all(default.parent().expect("has parent")).expect("mkdir");
         fs::write(&default, b"").expect("write");
@@ -227,7 +223,8 @@ mod tests {
 
     #[test]
     fn default_location_is_found_from_a_nested_directory() {
-        let root = scratch("nested");
+        let dir = scratch();
+        let root = dir.path().to_path_buf();
         let default = root.join(DEFAULT_LIBRARY);
         fs::create_dir_all(default.parent().expect("has parent")).expect("mkdir");
         fs::write(&default, b"").expect("write");
@@ -241,7 +238,8 @@ mod tests {
 
     #[test]
     fn nothing_found_names_variable_default_and_setup_script() {
-        let root = scratch("nothing");
+        let dir = scratch();
+        let root = dir.path().to_path_buf();
         let err = resolve_library_path(None, &root).expect_err("nothing to find");
         let msg = err.to_string();
         assert!(msg.contains("ORT_DYLIB_PATH"), "{msg}");

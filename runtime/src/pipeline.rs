@@ -31,14 +31,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use serde::Serialize;
 
+use crate::bundle::manifest::{
+    head_inputs, FEATURES_IN as X, FEATURES_OUT as Y, IMAGE, MAP, POOLED, SCORE,
+};
 use crate::bundle::{Bundle, Manifest};
 use crate::engine::{GraphRunner, OrtSession, SessionConfig};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocess;
 use crate::route::Router;
 use crate::tensor::Tensor;
+
+mod inference;
+
+pub use inference::{Inference, Latency, Reason, Verdict};
 
 /// A graph runner the pipeline owns (any engine).
 pub type BoxedRunner = Box<dyn GraphRunner + Send>;
@@ -51,7 +57,7 @@ pub struct Graphs {
     pub later_stages: Vec<BoxedRunner>,
     /// The head graph.
     pub head: BoxedRunner,
-    /// Per task (in `Manifest::tasks` order), one adapter runner per adapted stage.
+    /// Per product (in `Manifest::products` order), one adapter runner per adapted stage.
     pub adapters: Vec<Vec<BoxedRunner>>,
 }
 
@@ -63,139 +69,6 @@ impl fmt::Debug for Graphs {
             .finish_non_exhaustive()
     }
 }
-
-/// The decision for one frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Verdict {
-    /// The part is good.
-    #[serde(rename = "PASS")]
-    Pass,
-    /// The part is rejected: anomalous, unknown, or the frame could not be judged.
-    #[serde(rename = "FAIL")]
-    Fail,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        })
-    }
-}
-
-/// Why a frame is FAIL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    /// The score is above the product's threshold.
-    Anomaly,
-    /// The routing distance is beyond the nearest product's radius.
-    UnknownProduct,
-    /// The frame could not be judged; the message says why.
-    Error(String),
-}
-
-impl Reason {
-    /// Stable code for results files: `anomaly`, `unknown_product` or `error`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Reason::Anomaly => "anomaly",
-            Reason::UnknownProduct => "unknown_product",
-            Reason::Error(_) => "error",
-        }
-    }
-
-    /// The error message, for [`Reason::Error`].
-    pub fn message(&self) -> Option<&str> {
-        match self {
-            Reason::Error(message) => Some(message),
-            _ => None,
-        }
-    }
-}
-
-/// Wall-clock time spent in each step of one frame, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Latency {
-    /// Resize and normalise.
-    pub preprocess_ms: f64,
-    /// Trunk and later stages on the teacher path.
-    pub trunk_ms: f64,
-    /// Nearest-prototype routing.
-    pub route_ms: f64,
-    /// Student path: the product's adapters and the later stages between them.
-    pub adapters_ms: f64,
-    /// Head: distance maps, upsampling, score.
-    pub head_ms: f64,
-    /// The whole frame.
-    pub total_ms: f64,
-}
-
-/// The result of one frame. Values that were not computed (e.g. the score of an unknown
-/// product) are NaN.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Inference {
-    /// The product the frame was judged as (routed or named by the caller); `None` when
-    /// unknown or when the frame failed before routing.
-    pub product: Option<String>,
-    /// The nearest product by routing, also when it is too far to count (`unknown_product`);
-    /// `None` when routing was skipped (product named by the caller) or did not run.
-    pub nearest: Option<String>,
-    /// Squared L2 distance of the routing vector to the product's (or nearest) prototype.
-    pub distance: f32,
-    /// That product's routing radius.
-    pub routing_radius: f32,
-    /// Image anomaly score (maximum of the map).
-    pub score: f32,
-    /// The product's score threshold.
-    pub threshold: f32,
-    /// `score / threshold`: 1.0 is the decision boundary, the same across products.
-    pub ratio: f32,
-    /// PASS or FAIL.
-    pub verdict: Verdict,
-    /// Why the verdict is FAIL; `None` for PASS.
-    pub reason: Option<Reason>,
-    /// The anomaly map at the input resolution, `[S, S]`, when the head ran.
-    pub map: Option<Tensor>,
-    /// Time per step.
-    pub latency: Latency,
-}
-
-impl Inference {
-    /// A FAIL result with reason `error`, for a frame that could not be judged at all (e.g.
-    /// an unreadable image).
-    pub fn failed(message: impl Into<String>) -> Self {
-        Self {
-            reason: Some(Reason::Error(message.into())),
-            ..Self::pending()
-        }
-    }
-
-    /// FAIL with nothing computed yet: what a frame is until it is proven good.
-    fn pending() -> Self {
-        Self {
-            product: None,
-            nearest: None,
-            distance: f32::NAN,
-            routing_radius: f32::NAN,
-            score: f32::NAN,
-            threshold: f32::NAN,
-            ratio: f32::NAN,
-            verdict: Verdict::Fail,
-            reason: None,
-            map: None,
-            latency: Latency::default(),
-        }
-    }
-}
-
-/// Tensor names fixed by the graph contract.
-const IMAGE: &str = "image";
-const POOLED: &str = "pooled";
-const X: &str = "x";
-const Y: &str = "y";
-const MAP: &str = "map";
-const SCORE: &str = "score";
 
 /// A bundle loaded for inference: its graphs, router and preprocessing.
 pub struct Pipeline {
@@ -210,14 +83,14 @@ impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("trunk", &self.manifest.trunk.id)
-            .field("tasks", &self.manifest.tasks.len())
+            .field("products", &self.manifest.products.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Pipeline {
     /// Opens the bundle in `bundle_dir` (verifying every file, see [`Bundle::open`]) and
-    /// loads every graph into ONNX Runtime: trunk, later stages, head and each task's
+    /// loads every graph into ONNX Runtime: trunk, later stages, head and each product's
     /// adapters. Each graph's input and output names are checked against the contract.
     pub fn open(bundle_dir: &Path, config: &SessionConfig) -> Result<Self> {
         let bundle = Bundle::open(bundle_dir)?;
@@ -251,7 +124,7 @@ impl Pipeline {
             .collect();
         let head = load(&m.head_graph, &head_inputs, &[MAP, SCORE])?;
         let adapters = m
-            .tasks
+            .products
             .iter()
             .map(|t| {
                 t.adapters
@@ -265,8 +138,8 @@ impl Pipeline {
             bundle.dir().display(),
             m.trunk.id,
             m.preset,
-            m.tasks.len(),
-            2 + m.later_stages.len() + m.tasks.len() * m.adapted.len()
+            m.products.len(),
+            2 + m.later_stages.len() + m.products.len() * m.adapted.len()
         );
         Self::new(
             m.clone(),
@@ -294,27 +167,27 @@ impl Pipeline {
                 manifest.later_stages.len()
             )));
         }
-        if graphs.adapters.len() != manifest.tasks.len() {
+        if graphs.adapters.len() != manifest.products.len() {
             return Err(mismatch(format!(
-                "adapter runners for {} tasks, the manifest has {}",
+                "adapter runners for {} products, the manifest has {}",
                 graphs.adapters.len(),
-                manifest.tasks.len()
+                manifest.products.len()
             )));
         }
-        if let Some((task, runners)) = manifest
-            .tasks
+        if let Some((product, runners)) = manifest
+            .products
             .iter()
             .zip(&graphs.adapters)
             .find(|(_, r)| r.len() != manifest.adapted.len())
         {
             return Err(mismatch(format!(
-                "task `{}` has {} adapter runners for {} adapted stages",
-                task.name,
+                "product `{}` has {} adapter runners for {} adapted stages",
+                product.name,
                 runners.len(),
                 manifest.adapted.len()
             )));
         }
-        let router = Router::new(&manifest.tasks)?;
+        let router = Router::new(&manifest.products)?;
         let preprocess =
             Preprocess::full_frame(manifest.trunk.input_size, manifest.trunk.normalization);
         let head_inputs = head_input_names(manifest.adapted.len());
@@ -332,19 +205,22 @@ impl Pipeline {
         &self.manifest
     }
 
-    /// Keeps only the first `n` tasks: the station as it stood when its `n`-th product was
-    /// added (appending adds tasks at the end and never changes an earlier one). Routing then
-    /// chooses among those `n` prototypes. An error when `n` is 0 or more than the tasks.
-    pub fn truncate_tasks(&mut self, n: usize) -> Result<()> {
-        if n == 0 || n > self.manifest.tasks.len() {
+    /// Keeps only the first `n` products: the station as it stood when its `n`-th product was
+    /// added (appending adds products at the end and never changes an earlier one). Routing then
+    /// chooses among those `n` prototypes. An error when `n` is 0 or more than the products.
+    pub fn truncate_products(&mut self, n: usize) -> Result<()> {
+        if n == 0 || n > self.manifest.products.len() {
             return Err(Error::InvalidBundle {
                 path: "(manifest)".into(),
-                reason: format!("cannot keep {n} of {} tasks", self.manifest.tasks.len()),
+                reason: format!(
+                    "cannot keep {n} of {} products",
+                    self.manifest.products.len()
+                ),
             });
         }
-        self.manifest.tasks.truncate(n);
+        self.manifest.products.truncate(n);
         self.graphs.adapters.truncate(n);
-        self.router = Router::new(&self.manifest.tasks)?;
+        self.router = Router::new(&self.manifest.products)?;
         Ok(())
     }
 
@@ -374,9 +250,9 @@ impl Pipeline {
         let m = &self.manifest;
         let named = product_override
             .map(|name| {
-                m.task_index(name).ok_or_else(|| Error::UnknownProduct {
+                m.product_index(name).ok_or_else(|| Error::UnknownProduct {
                     name: name.to_owned(),
-                    known: m.tasks.iter().map(|t| t.name.clone()).collect(),
+                    known: m.products.iter().map(|t| t.name.clone()).collect(),
                 })
             })
             .transpose()?;
@@ -437,7 +313,7 @@ impl Pipeline {
 
         // Route (or take the product the caller named).
         let step = Instant::now();
-        let task = match named {
+        let index = match named {
             Some(index) => {
                 out.distance = self.router.distance(index, &pooled.data)?;
                 index
@@ -445,17 +321,17 @@ impl Pipeline {
             None => {
                 let route = self.router.route(&pooled.data)?;
                 out.distance = route.distance;
-                out.nearest = Some(m.tasks[route.task].name.clone());
+                out.nearest = Some(m.products[route.product].name.clone());
                 if route.unknown {
                     out.routing_radius = route.radius;
                     out.latency.route_ms = ms(step.elapsed());
                     out.reason = Some(Reason::UnknownProduct);
                     return Ok(());
                 }
-                route.task
+                route.product
             }
         };
-        let product = &m.tasks[task];
+        let product = &m.products[index];
         out.product = Some(product.name.clone());
         out.routing_radius = product.routing_radius;
         out.threshold = product.threshold;
@@ -463,7 +339,7 @@ impl Pipeline {
 
         // Student path: the product's adapters, through the shared later stages.
         let step = Instant::now();
-        let adapters = &mut self.graphs.adapters[task];
+        let adapters = &mut self.graphs.adapters[index];
         let mut student = Vec::with_capacity(m.adapted.len());
         let mut s = run_adapter(&mut *adapters[0], &teacher[0], product, 0, m)?;
         student.push(s.clone());
@@ -521,15 +397,15 @@ impl Pipeline {
     }
 }
 
-/// Runs adapter `index` of `task` on `x` and checks its output shape.
+/// Runs adapter `index` of `product` on `x` and checks its output shape.
 fn run_adapter(
     runner: &mut (dyn GraphRunner + Send),
     x: &Tensor,
-    task: &crate::bundle::Task,
+    product: &crate::bundle::Product,
     index: usize,
     m: &Manifest,
 ) -> Result<Tensor> {
-    let graph = &task.adapters[index];
+    let graph = &product.adapters[index];
     let mut outputs = runner.run(&[(X, x)])?;
     let y = take(&mut outputs, Y, graph)?;
     expect_stage_shape(&y, &m.adapted[index], graph)?;
@@ -580,9 +456,7 @@ fn map_2d(mut map: Tensor, graph: &str) -> Result<Tensor> {
 
 /// Head input names `(t0, s0), (t1, s1), ...`.
 fn head_input_names(stages: usize) -> Vec<(String, String)> {
-    (0..stages)
-        .map(|i| (format!("t{i}"), format!("s{i}")))
-        .collect()
+    (0..stages).map(head_inputs).collect()
 }
 
 /// Checks a loaded graph's input names are exactly `inputs` and that it has every output in

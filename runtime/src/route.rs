@@ -1,31 +1,31 @@
-//! Routing: which product an image shows, by the nearest task prototype in squared L2
+//! Routing: which product an image shows, by the nearest product prototype in squared L2
 //! distance over the pooled teacher features of the routing stage. An image farther from its
-//! nearest prototype than that task's routing radius is an unknown product.
+//! nearest prototype than that product's routing radius is an unknown product.
 
-use crate::bundle::Task;
+use crate::bundle::Product;
 use crate::error::{Error, Result};
 
 /// Where an image was routed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Route {
-    /// Index of the nearest task, in bundle order.
-    pub task: usize,
-    /// Squared L2 distance to that task's prototype.
+    /// Index of the nearest product, in bundle order.
+    pub product: usize,
+    /// Squared L2 distance to that product's prototype.
     pub distance: f32,
-    /// That task's routing radius.
+    /// That product's routing radius.
     pub radius: f32,
     /// Whether `distance > radius`: the image matches no product in the bundle.
     pub unknown: bool,
 }
 
-/// The prototypes and radii of a bundle's tasks.
+/// The prototypes and radii of a bundle's products.
 ///
 /// ```
 /// use adapts_runtime::route::Router;
 ///
 /// let router = Router::from_parts(vec![(vec![0.0, 0.0], 1.0), (vec![10.0, 0.0], 1.0)]).unwrap();
 /// let route = router.route(&[9.5, 0.0]).unwrap();
-/// assert_eq!(route.task, 1);
+/// assert_eq!(route.product, 1);
 /// assert_eq!(route.distance, 0.25);
 /// assert!(!route.unknown);
 /// ```
@@ -37,10 +37,10 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router over the tasks' prototypes and routing radii.
-    pub fn new(tasks: &[Task]) -> Result<Self> {
+    /// A router over the products' prototypes and routing radii.
+    pub fn new(products: &[Product]) -> Result<Self> {
         Self::from_parts(
-            tasks
+            products
                 .iter()
                 .map(|t| (t.prototype.clone(), t.routing_radius))
                 .collect(),
@@ -63,30 +63,30 @@ impl Router {
         })
     }
 
-    /// Number of tasks.
+    /// Number of products.
     pub fn len(&self) -> usize {
         self.prototypes.len()
     }
 
-    /// Whether there are no tasks (every image is then unroutable).
+    /// Whether there are no products (every image is then unroutable).
     pub fn is_empty(&self) -> bool {
         self.prototypes.is_empty()
     }
 
-    /// Squared L2 distance from `z` to task `task`'s prototype.
-    pub fn distance(&self, task: usize, z: &[f32]) -> Result<f32> {
+    /// Squared L2 distance from `z` to product `product`'s prototype.
+    pub fn distance(&self, product: usize, z: &[f32]) -> Result<f32> {
         self.check(z)?;
-        let prototype = self.prototypes.get(task).ok_or_else(|| Error::Routing {
-            reason: format!("no task {task}; the bundle has {}", self.len()),
+        let prototype = self.prototypes.get(product).ok_or_else(|| Error::Routing {
+            reason: format!("no product {product}; the bundle has {}", self.len()),
         })?;
         Ok(squared_l2(z, prototype))
     }
 
-    /// The nearest task to `z` (the lowest index on a tie) and whether `z` lies beyond its
-    /// radius. Fails on a vector of the wrong length, a non-finite vector, or no tasks.
+    /// The nearest product to `z` (the lowest index on a tie) and whether `z` lies beyond its
+    /// radius. Fails on a vector of the wrong length, a non-finite vector, or no products.
     pub fn route(&self, z: &[f32]) -> Result<Route> {
         self.check(z)?;
-        let (task, distance) = self
+        let (product, distance) = self
             .prototypes
             .iter()
             .map(|p| squared_l2(z, p))
@@ -98,9 +98,9 @@ impl Router {
             .ok_or_else(|| Error::Routing {
                 reason: "the bundle has no products".into(),
             })?;
-        let radius = self.radii[task];
+        let radius = self.radii[product];
         Ok(Route {
-            task,
+            product,
             distance,
             radius,
             unknown: distance > radius,
@@ -154,21 +154,21 @@ mod tests {
     fn picks_the_nearest_prototype() {
         let r = router();
         let route = r.route(&[3.5, 0.0, 0.0]).expect("route");
-        assert_eq!(route.task, 1);
+        assert_eq!(route.product, 1);
         assert_eq!(route.distance, 0.25);
         assert_eq!(route.radius, 0.5);
         assert!(!route.unknown);
-        assert_eq!(r.route(&[0.0, 3.0, 0.0]).expect("route").task, 2);
-        assert_eq!(r.route(&[0.1, 0.0, 0.0]).expect("route").task, 0);
+        assert_eq!(r.route(&[0.0, 3.0, 0.0]).expect("route").product, 2);
+        assert_eq!(r.route(&[0.1, 0.0, 0.0]).expect("route").product, 0);
     }
 
     #[test]
     fn beyond_the_nearest_radius_is_unknown() {
         let r = router();
-        // Nearest is task 1 at distance 1.0, above its radius 0.5, though task 2's radius is
-        // large: only the nearest task's radius decides.
+        // Nearest is product 1 at distance 1.0, above its radius 0.5, though product 2's radius is
+        // large: only the nearest product's radius decides.
         let route = r.route(&[5.0, 0.0, 0.0]).expect("route");
-        assert_eq!(route.task, 1);
+        assert_eq!(route.product, 1);
         assert_eq!(route.distance, 1.0);
         assert!(route.unknown);
         // Exactly on the radius is still known.
@@ -177,13 +177,13 @@ mod tests {
     }
 
     #[test]
-    fn ties_go_to_the_first_task() {
+    fn ties_go_to_the_first_product() {
         let r = Router::from_parts(vec![(vec![1.0], 1.0), (vec![-1.0], 1.0)]).expect("router");
-        assert_eq!(r.route(&[0.0]).expect("route").task, 0);
+        assert_eq!(r.route(&[0.0]).expect("route").product, 0);
     }
 
     #[test]
-    fn distance_to_a_named_task() {
+    fn distance_to_a_named_product() {
         let r = router();
         assert_eq!(r.distance(2, &[0.0, 1.0, 0.0]).expect("distance"), 9.0);
         assert!(r.distance(3, &[0.0; 3]).is_err());
@@ -197,7 +197,7 @@ mod tests {
         assert!(r.route(&[f32::NAN, 0.0, 0.0]).is_err());
         let empty = Router::from_parts(vec![]).expect("empty router");
         assert!(empty.is_empty());
-        let err = empty.route(&[]).expect_err("no tasks");
+        let err = empty.route(&[]).expect_err("no products");
         assert!(err.to_string().contains("no products"), "{err}");
         assert!(Router::from_parts(vec![(vec![0.0], 1.0), (vec![0.0, 1.0], 1.0)]).is_err());
     }

@@ -12,7 +12,7 @@ pub fn to_runtime(t: &Tensor) -> RtTensor {
     RtTensor::new(t.dims().to_vec(), data).expect("consistent shape")
 }
 
-/// `max |a - b| / max |b|` (the parity metric of DESIGN.md section 7).
+/// `max |a - b| / max |b|`: the parity metric between an exported graph and candle.
 pub fn relative_error(a: &RtTensor, b: &RtTensor) -> f32 {
     assert_eq!(a.shape, b.shape, "shapes differ");
     let scale = b.max_abs().max(f32::MIN_POSITIVE);

@@ -7,15 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use adapts_builder::bundle_build::read_adapter;
-use adapts_builder::check::default_normalization;
-use adapts_builder::dataset::{self, Layout};
-use adapts_builder::models::{Cut, TrunkKind};
-use adapts_builder::synth::{generate, SynthConfig};
+use adapts_builder::data::synth::{generate, SynthConfig};
+use adapts_builder::data::{self, Layout};
+use adapts_builder::export::bundle::read_adapter;
+use adapts_builder::model::check::default_normalization;
+use adapts_builder::model::weights::Checkpoint;
+use adapts_builder::model::{Cut, TrunkKind};
 use adapts_builder::train::job::{self, TrainJob, WeightsSource};
 use adapts_builder::train::plan::{Plan, Preset};
 use adapts_builder::train::{load_images, to_input, TrainConfig};
-use adapts_builder::weights::Checkpoint;
 use adapts_runtime::bundle::Bundle;
 use adapts_runtime::pipeline::{Pipeline, Reason};
 use adapts_runtime::preprocess::{load_rgb, Preprocess};
@@ -42,7 +42,9 @@ fn weights() -> PathBuf {
 fn workdir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("adapts-e2e-{}", std::process::id()));
+        // Shared by every test of this binary, so it lives in cargo's scratch directory for
+        // integration tests (inside `target/`), replaced on each run.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
         let _ = std::fs::remove_dir_all(&dir);
         generate(
             &SynthConfig {
@@ -108,7 +110,7 @@ fn bundle_l() -> &'static PathBuf {
 }
 
 fn test_images(product: &str) -> Vec<PathBuf> {
-    dataset::load_product(&workdir().join("data"), Layout::Mvtec, product)
+    data::load_product(&workdir().join("data"), Layout::Mvtec, product)
         .unwrap()
         .test
         .into_iter()
@@ -116,7 +118,7 @@ fn test_images(product: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Scores the bundle's first task with candle (trunk rebuilt from the weights, adapters read
+/// Scores the bundle's first product with candle (trunk rebuilt from the weights, adapters read
 /// back from the bundle) and with the runtime; they must agree to 1e-3 relative.
 fn check_score_parity(bundle_dir: &Path, preset: Preset) {
     let bundle = Bundle::open(bundle_dir).unwrap();
@@ -128,20 +130,21 @@ fn check_score_parity(bundle_dir: &Path, preset: Preset) {
         .unwrap()
         .build_trunk(arch, Cut::Stage(plan.last()))
         .unwrap();
-    let task = &m.tasks[0];
-    let adapters: Vec<_> = task
+    let product = &m.products[0];
+    let adapters: Vec<_> = product
         .adapters
         .iter()
         .zip(&m.adapted)
         .map(|(path, stage)| {
-            let model =
-                adapts_builder::onnx::decode(&std::fs::read(bundle.file_path(path)).unwrap())
-                    .unwrap();
+            let model = adapts_builder::export::onnx::decode(
+                &std::fs::read(bundle.file_path(path)).unwrap(),
+            )
+            .unwrap();
             read_adapter(&model, &stage.name).unwrap()
         })
         .collect();
     let pre = Preprocess::full_frame(SIZE, default_normalization(kind));
-    let paths = test_images(&task.name);
+    let paths = test_images(&product.name);
     let images = load_images(&paths, &pre).unwrap();
     let refs: Vec<_> = images.iter().collect();
     let x = to_input(&refs, &pre).unwrap();
@@ -149,7 +152,7 @@ fn check_score_parity(bundle_dir: &Path, preset: Preset) {
 
     let mut pipeline = Pipeline::open(bundle_dir, &SessionConfig::default()).unwrap();
     for (i, path) in paths.iter().enumerate() {
-        let result = pipeline.infer(&load_rgb(path).unwrap(), Some(&task.name));
+        let result = pipeline.infer(&load_rgb(path).unwrap(), Some(&product.name));
         assert!(
             result.reason.as_ref().is_none_or(|r| *r == Reason::Anomaly),
             "{path:?}: {:?}",
@@ -162,7 +165,7 @@ fn check_score_parity(bundle_dir: &Path, preset: Preset) {
             "{}: runtime {a} vs builder {b} (relative {rel:e})",
             path.display()
         );
-        assert_eq!(result.threshold, task.threshold);
+        assert_eq!(result.threshold, product.threshold);
     }
 }
 
@@ -223,8 +226,8 @@ fn append_leaves_earlier_files_byte_identical() {
         .collect();
     job::run(&job(Preset::S, "bundle-append", &TRAINED[1..], true)).unwrap();
     let after = Bundle::open(&first.out).unwrap().into_manifest();
-    assert_eq!(after.tasks.len(), 2);
-    assert_eq!(after.tasks[0], before.tasks[0]);
+    assert_eq!(after.products.len(), 2);
+    assert_eq!(after.products[0], before.products[0]);
     for (path, bytes) in snapshot {
         assert_eq!(
             std::fs::read(first.out.join(&path)).unwrap(),
@@ -248,7 +251,7 @@ fn corrupted_bundle_file_is_rejected_with_its_name() {
     let _ = std::fs::remove_dir_all(&copy);
     copy_dir(src, &copy);
     let manifest = Bundle::open(&copy).unwrap().into_manifest();
-    let victim = &manifest.tasks[1].adapters[0];
+    let victim = &manifest.products[1].adapters[0];
     let path = copy.join(victim);
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -345,7 +348,7 @@ fn paper_run_trains_in_order_and_replay_reproduces_every_step() {
     assert_eq!(steps.into_inner().unwrap().len(), 3);
     let r = &results[0];
     let c = &r.continual;
-    assert_eq!(c.tasks, order);
+    assert_eq!(c.products, order);
     // Weights: 3 products added; after step 2 one earlier product checked, after step 3 two.
     let ledger = c.weights.as_ref().expect("a training run checks weights");
     assert_eq!((ledger.added.len(), ledger.checks), (3, 3));
@@ -362,7 +365,7 @@ fn paper_run_trains_in_order_and_replay_reproduces_every_step() {
         &|| {},
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(replayed.tasks, c.tasks);
+    assert_eq!(replayed.products, c.products);
     for (a, b) in [
         (&replayed.image_auroc, &c.image_auroc),
         (&replayed.pixel_auroc, &c.pixel_auroc),

@@ -1,10 +1,10 @@
 //! Parity: every exported trunk output, run by ONNX Runtime through the device engine,
-//! matches the candle forward to <= 1e-4 of max |y| (DESIGN.md section 7).
+//! matches the candle forward to <= 1e-4 of max |y|.
 
-use adapts_builder::export::{export_trunk, INPUT_NAME, LOGITS_NAME, POOLED_NAME};
-use adapts_builder::graph::Eval;
-use adapts_builder::models::{Arch, Cut, EfficientNetLiteConfig, TrunkKind, WideResNetConfig};
-use adapts_builder::weights::random_trunk;
+use adapts_builder::export::trunk::{export_trunk, IMAGE, LOGITS, POOLED};
+use adapts_builder::model::graph::Eval;
+use adapts_builder::model::weights::random_trunk;
+use adapts_builder::model::{Arch, Cut, EfficientNetLiteConfig, TrunkKind, WideResNetConfig};
 use adapts_runtime::{OrtSession, SessionConfig};
 use adapts_tests::{relative_error, to_runtime};
 use candle_core::{Device, Tensor};
@@ -14,21 +14,21 @@ const TOLERANCE: f32 = 1e-4;
 fn check_parity(label: &str, arch: Arch, cut: Cut, size: usize, batch: usize) {
     let trunk = random_trunk(arch, cut, 7).unwrap();
     let export = export_trunk(&trunk, size, &[]).unwrap();
-    let dir = std::env::temp_dir().join(format!("adapts-parity-{}", std::process::id()));
-    let path = dir.join(format!("{label}-{size}.onnx"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{label}-{size}.onnx"));
     export.write(&path).unwrap();
 
     let x = Tensor::randn(0f32, 1., (batch, 3, size, size), &Device::Cpu).unwrap();
     let reference = trunk.forward(&mut Eval, &x).unwrap();
     let mut expected: Vec<(String, Tensor)> = reference.stages.clone();
-    expected.push((POOLED_NAME.into(), reference.pooled.clone()));
+    expected.push((POOLED.into(), reference.pooled.clone()));
     if let Some(l) = &reference.logits {
-        expected.push((LOGITS_NAME.into(), l.clone()));
+        expected.push((LOGITS.into(), l.clone()));
     }
 
     let mut session =
         OrtSession::load(&path, &SessionConfig::default()).unwrap_or_else(|e| panic!("{e}"));
-    let outputs = session.run(&[(INPUT_NAME, &to_runtime(&x))]).unwrap();
+    let outputs = session.run(&[(IMAGE, &to_runtime(&x))]).unwrap();
     let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
     let want: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, want, "{label}: output names");
@@ -87,8 +87,8 @@ fn effnet_lite0_full_size_with_classifier() {
 
 #[test]
 fn pretrained_effnet_lite0_logits_match_on_a_photo() {
-    use adapts_builder::check::default_normalization;
-    use adapts_builder::weights::Checkpoint;
+    use adapts_builder::model::check::default_normalization;
+    use adapts_builder::model::weights::Checkpoint;
     use adapts_runtime::preprocess::{load_rgb, Preprocess};
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -104,10 +104,8 @@ fn pretrained_effnet_lite0_logits_match_on_a_photo() {
         .build_trunk(kind.arch(), Cut::Classifier)
         .unwrap();
     let export = export_trunk(&trunk, 224, &[]).unwrap();
-    let path = std::env::temp_dir().join(format!(
-        "adapts-parity-{}/lite0-pretrained.onnx",
-        std::process::id()
-    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lite0-pretrained.onnx");
     export.write(&path).unwrap();
 
     let img = load_rgb(&root.join("tests/data/cat.jpg")).unwrap();
@@ -115,8 +113,8 @@ fn pretrained_effnet_lite0_logits_match_on_a_photo() {
     let x = Tensor::from_vec(px, (1, 3, 224, 224), &Device::Cpu).unwrap();
     let want = trunk.forward(&mut Eval, &x).unwrap().logits.unwrap();
     let mut session = OrtSession::load(&path, &SessionConfig::default()).unwrap();
-    let out = session.run(&[(INPUT_NAME, &to_runtime(&x))]).unwrap();
-    let (_, got) = out.iter().find(|(n, _)| n == LOGITS_NAME).unwrap();
+    let out = session.run(&[(IMAGE, &to_runtime(&x))]).unwrap();
+    let (_, got) = out.iter().find(|(n, _)| n == LOGITS).unwrap();
     let want = to_runtime(&want);
     let err = relative_error(got, &want);
     assert!(

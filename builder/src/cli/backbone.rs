@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::check::{backbone_check, default_normalization};
-use adapts_builder::models::TrunkKind;
+use adapts_builder::model::check::{backbone_check, default_normalization};
+use adapts_builder::model::TrunkKind;
 use adapts_runtime::preprocess::Normalization;
 use clap::{Subcommand, ValueEnum};
 
@@ -13,7 +13,7 @@ pub enum BackboneCommand {
     /// Classify a photo with the trunk's ImageNet head and print the top-5 labels.
     Check {
         /// Trunk architecture.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, ignore_case = true)]
         trunk: TrunkKind,
         /// Weights file (.pth zip or legacy, or .safetensors).
         #[arg(long)]
@@ -25,7 +25,7 @@ pub enum BackboneCommand {
         #[arg(long, default_value_t = 224)]
         size: u32,
         /// Input normalisation (default: what the trunk's weights expect).
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, ignore_case = true)]
         normalization: Option<NormArg>,
         /// Print a JSON object instead of a table.
         #[arg(long)]

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::bench::{run_case, BenchCase, BenchRow, BenchSettings};
-use adapts_builder::models::TrunkKind;
+use adapts_builder::bench::trunk::{run_case, BenchCase, BenchRow, BenchSettings};
+use adapts_builder::model::TrunkKind;
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     print_table(&rows, threads);
     if let Some(path) = &args.json {
         let bytes = serde_json::to_vec_pretty(&rows)?;
-        adapts_builder::fsutil::write_atomic(path, &bytes)?;
+        adapts_runtime::fsutil::write_atomic(path, &bytes)?;
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

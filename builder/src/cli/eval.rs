@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::dataset::Layout;
+use adapts_builder::data::Layout;
 use adapts_builder::eval::{
     continual, single_class, EvalConfig, EvalReport, Evaluation, HeatmapConfig, Setting,
 };
-use adapts_builder::fsutil::write_atomic;
+use adapts_runtime::fsutil::write_atomic;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,12 +22,12 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// Dataset layout.
-    #[arg(long, value_enum, default_value = "mvtec")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "mvtec")]
     layout: Layout,
     /// single: each product judged by its own adapters (routing off); multi: routing among
     /// every product; continual: the bundle's products added one at a time, every seen product
     /// evaluated after each step.
-    #[arg(long, value_enum, default_value = "multi")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "multi")]
     setting: Setting,
     /// Products to evaluate, comma-separated (default: every bundle product in the dataset).
     #[arg(long, value_delimiter = ',')]

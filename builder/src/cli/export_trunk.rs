@@ -3,16 +3,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::check::default_normalization;
-use adapts_builder::export::export_trunk;
-use adapts_builder::models::TrunkKind;
-use adapts_builder::weights::Checkpoint;
+use adapts_builder::export::trunk::export_trunk;
+use adapts_builder::model::check::default_normalization;
+use adapts_builder::model::weights::Checkpoint;
+use adapts_builder::model::TrunkKind;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
 pub struct Args {
     /// Trunk architecture.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     trunk: TrunkKind,
     /// Weights file (.pth zip or legacy, or .safetensors).
     #[arg(long)]

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::cost::{BundleCost, Footprint};
+use adapts_builder::export::cost::{BundleCost, Footprint};
 use adapts_runtime::bundle::Bundle;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
 pub struct Args {
     /// Bundle directory.
+    #[arg(long, value_name = "DIR")]
     bundle: PathBuf,
     /// Print a JSON object instead of text.
     #[arg(long)]
@@ -18,7 +19,7 @@ pub struct Args {
 }
 
 #[derive(Debug, serde::Serialize)]
-struct TaskRow {
+struct ProductRow {
     name: String,
     precision: String,
     footprint: Footprint,
@@ -31,11 +32,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let m = bundle.manifest();
     let cost = BundleCost::of(&bundle)?;
     let shared = cost.shared();
-    let tasks: Vec<TaskRow> = m
-        .tasks
+    let products: Vec<ProductRow> = m
+        .products
         .iter()
-        .zip(&cost.tasks)
-        .map(|(t, (_, footprint))| TaskRow {
+        .zip(&cost.products)
+        .map(|(t, (_, footprint))| ProductRow {
             name: t.name.clone(),
             precision: format!("{:?}", t.precision).to_lowercase(),
             footprint: *footprint,
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "preset": m.preset,
             "adapted": m.adapted,
             "shared": shared,
-            "tasks": tasks,
+            "products": products,
             "cost": summary,
             "total_file_bytes": total,
         });
@@ -83,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{:<16} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "product", "precision", "params", "FP32 KB", "stored KB", "file KB", "threshold"
     );
-    for t in &tasks {
+    for t in &products {
         println!(
             "{:<16} {:>9} {:>10} {:>10.1} {:>10.1} {:>10.1} {:>10.5}",
             t.name,

@@ -68,3 +68,66 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Paper(args) => paper::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every argument with a fixed set of values, in every subcommand.
+    fn enum_args(cmd: &clap::Command, path: &str, out: &mut Vec<(String, bool)>) {
+        for arg in cmd.get_arguments() {
+            let takes_values = arg.get_action().takes_values();
+            if takes_values && !arg.get_possible_values().is_empty() && !arg.is_positional() {
+                out.push((
+                    format!("{path} --{}", arg.get_id()),
+                    arg.is_ignore_case_set(),
+                ));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            enum_args(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_choice_ignores_case() {
+        let mut args = Vec::new();
+        enum_args(&Cli::command(), "adapts-builder", &mut args);
+        assert!(args.len() >= 10, "{args:?}");
+        let strict: Vec<&str> = args
+            .iter()
+            .filter(|(_, ignore)| !ignore)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert!(strict.is_empty(), "case-sensitive choices: {strict:?}");
+    }
+
+    #[test]
+    fn upper_and_lower_case_choices_parse_alike() {
+        let parse = |preset: &str, trunk: &str| {
+            Cli::try_parse_from([
+                "adapts-builder",
+                "train",
+                "--data",
+                "d",
+                "--weights",
+                "random",
+                "--out",
+                "b",
+                "--preset",
+                preset,
+                "--trunk",
+                trunk,
+                "--layout",
+                "MVTEC",
+            ])
+            .map(|cli| format!("{cli:?}"))
+        };
+        let upper = parse("S", "EFFNET-LITE0").expect("upper case");
+        assert_eq!(upper, parse("s", "effnet-lite0").expect("lower case"));
+        assert!(parse("XL", "effnet-lite0").is_err());
+        Cli::command().debug_assert();
+    }
+}

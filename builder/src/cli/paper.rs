@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::check::default_normalization;
-use adapts_builder::dataset::Layout;
-use adapts_builder::models::TrunkKind;
+use adapts_builder::data::Layout;
+use adapts_builder::model::check::default_normalization;
+use adapts_builder::model::TrunkKind;
 use adapts_builder::paper::{self, PaperRun};
 use adapts_builder::train::job::weights_from_arg;
 use adapts_builder::train::plan::Preset;
@@ -18,19 +18,25 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// Dataset layout.
-    #[arg(long, value_enum, default_value = "mvtec")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "mvtec")]
     layout: Layout,
     /// Products in training order, comma-separated (default: every product, sorted).
     #[arg(long, value_delimiter = ',')]
     categories: Vec<String>,
     /// Trunk architecture (the paper: wrn50-2).
-    #[arg(long, value_enum, default_value = "wrn50-2")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "wrn50-2")]
     trunk: TrunkKind,
     /// Trunk weights (.pth or .safetensors), or `random` for seeded random weights.
     #[arg(long)]
     weights: String,
     /// Presets to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "s,m,l")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_delimiter = ',',
+        default_value = "s,m,l"
+    )]
     presets: Vec<Preset>,
     /// Output directory: `<preset>/bundle`, `<preset>/results.json`, `summary.md`.
     #[arg(long)]
@@ -38,11 +44,13 @@ pub struct Args {
     /// Training epochs per product.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     /// Network input size (square, multiple of 32; the paper: 224).
     #[arg(long, default_value_t = 224)]
     image_size: u32,
+    /// Seed of the split, the synthetic anomalies and the adapter initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Directory of texture images for synthetic anomalies (default: built-in procedural).

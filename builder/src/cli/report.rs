@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::metrics::auroc;
+use adapts_builder::eval::metrics::auroc;
 use anyhow::Context;
 use clap::Parser;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::synth::{generate, SynthConfig};
+use adapts_builder::data::synth::{generate, SynthConfig};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use adapts_builder::check::default_normalization;
-use adapts_builder::dataset::Layout;
-use adapts_builder::models::TrunkKind;
+use adapts_builder::data::Layout;
+use adapts_builder::model::check::default_normalization;
+use adapts_builder::model::TrunkKind;
 use adapts_builder::train::job::{self, weights_from_arg, TrainJob};
 use adapts_builder::train::plan::{Plan, Preset};
 use adapts_builder::train::TrainConfig;
@@ -18,25 +18,25 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// Dataset layout.
-    #[arg(long, value_enum, default_value = "mvtec")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "mvtec")]
     layout: Layout,
     /// Products to train, comma-separated (default: every product in the dataset).
     #[arg(long, value_delimiter = ',')]
     categories: Vec<String>,
     /// Trunk architecture.
-    #[arg(long, value_enum, default_value = "effnet-lite0")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "effnet-lite0")]
     trunk: TrunkKind,
     /// Trunk weights (.pth or .safetensors), or `random` for seeded random weights.
     #[arg(long)]
     weights: String,
     /// Adapter placement and precision preset.
-    #[arg(long, value_enum, default_value = "s")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "s")]
     preset: Preset,
     /// Custom adapted stages, comma-separated (overrides the preset's placement).
     #[arg(long)]
     stages: Option<String>,
-    /// Adapter variant: linear, expansion, bn25, bn50 (default linear).
-    #[arg(long)]
+    /// Adapter variant (default linear).
+    #[arg(long, ignore_case = true, value_parser = ["linear", "expansion", "bn25", "bn50"])]
     adapter: Option<String>,
     /// Output bundle directory.
     #[arg(long)]
@@ -47,13 +47,16 @@ pub struct Args {
     /// Directory of texture images for synthetic anomalies (default: built-in procedural).
     #[arg(long)]
     textures: Option<PathBuf>,
+    /// Training epochs per product.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     /// Network input size (square, multiple of 32).
     #[arg(long, default_value_t = 224)]
     image_size: u32,
+    /// Seed of the split, the synthetic anomalies and the adapter initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a JSON summary to this file.
@@ -98,13 +101,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let bundle = Bundle::open(&args.out)?;
     println!(
-        "wrote {} ({} tasks, {:.2} MB in total)",
+        "wrote {} ({} products, {:.2} MB in total)",
         args.out.display(),
-        bundle.manifest().tasks.len(),
+        bundle.manifest().products.len(),
         bundle.total_bytes() as f64 / 1e6
     );
     if let Some(path) = &args.json {
-        adapts_builder::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&summaries)?)?;
+        adapts_runtime::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&summaries)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

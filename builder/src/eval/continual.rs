@@ -24,13 +24,16 @@ pub fn fmt_pct(v: Option<f64>) -> String {
     pct(v)
 }
 use super::{EvalConfig, EvalReport, Evaluation, MeanMetrics, ProductMetrics, Setting};
-use crate::onnx;
-use crate::{Error, Result};
+use crate::export::onnx;
+use crate::{Error, PathContext, Result};
 
 /// One metric over steps x products (`None` above the diagonal: not seen yet).
 #[derive(Debug, Clone, Serialize)]
 pub struct Matrix {
+    /// Metric name as printed (`I-ROC`, `P-ROC`, `AUPRO` or `routing`).
     pub metric: String,
+    /// `rows[step][product]`, products in the order added; `None` where the product was not seen
+    /// yet or the metric is undefined.
     pub rows: Vec<Vec<Option<f64>>>,
     /// Mean of the last row.
     pub final_average: Option<f64>,
@@ -41,14 +44,14 @@ pub struct Matrix {
 impl Matrix {
     fn build(
         metric: &str,
-        tasks: &[String],
+        products: &[String],
         steps: &[EvalReport],
         f: fn(&ProductMetrics) -> Option<f64>,
     ) -> Self {
         let rows: Vec<Vec<Option<f64>>> = steps
             .iter()
             .map(|step| {
-                tasks
+                products
                     .iter()
                     .map(|t| step.products.iter().find(|p| &p.product == t).and_then(f))
                     .collect()
@@ -59,7 +62,7 @@ impl Matrix {
         let final_average =
             (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64);
         let mut drops = Vec::new();
-        for j in 0..tasks.len().saturating_sub(1) {
+        for j in 0..products.len().saturating_sub(1) {
             let best = rows[..rows.len() - 1]
                 .iter()
                 .filter_map(|r| r[j])
@@ -82,28 +85,25 @@ impl Matrix {
 /// Digest of everything a product's judgement depends on: its adapter weights (every
 /// initializer's name and bytes, decoded from its graphs), prototype, routing radius and
 /// threshold.
-pub fn task_digests(bundle: &Bundle) -> Result<Vec<(String, String)>> {
+pub fn product_digests(bundle: &Bundle) -> Result<Vec<(String, String)>> {
     let m = bundle.manifest();
-    let mut out = Vec::with_capacity(m.tasks.len());
-    for (i, task) in m.tasks.iter().enumerate() {
+    let mut out = Vec::with_capacity(m.products.len());
+    for (i, product) in m.products.iter().enumerate() {
         let mut h = Sha256::new();
         for path in bundle.adapter_graphs(i).unwrap_or_default() {
-            let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let model = onnx::decode(&bytes)?;
+            let bytes = std::fs::read(&path).with_path(&path)?;
+            let model = onnx::decode(&bytes).with_path(&path)?;
             for t in model.graph.iter().flat_map(|g| &g.initializer) {
                 h.update(t.name.as_bytes());
                 h.update(&t.raw_data);
             }
         }
-        for v in &task.prototype {
+        for v in &product.prototype {
             h.update(v.to_le_bytes());
         }
-        h.update(task.routing_radius.to_le_bytes());
-        h.update(task.threshold.to_le_bytes());
-        out.push((task.name.clone(), sha256_hex(&h.finalize())));
+        h.update(product.routing_radius.to_le_bytes());
+        h.update(product.threshold.to_le_bytes());
+        out.push((product.name.clone(), sha256_hex(&h.finalize())));
     }
     Ok(out)
 }
@@ -140,31 +140,31 @@ impl WeightLedger {
     /// Records the new products of `bundle` and checks every earlier one; an error naming the
     /// product and the step when an earlier product's weights changed.
     pub fn step(&mut self, bundle: &Bundle) -> Result<()> {
-        let step = bundle.manifest().tasks.len();
+        let step = bundle.manifest().products.len();
         let shared = shared_digest(bundle);
         match &self.shared {
             Some(before) if *before != shared => {
-                return Err(Error::Invalid(format!(
-                "forgetting: the shared graphs (trunk, later stages, head) changed at step {step}"
-            )))
+                return Err(Error::Forgetting(format!(
+                    "the shared graphs (trunk, later stages, head) changed at step {step}"
+                )))
             }
             _ => self.shared = Some(shared),
         }
-        let digests = task_digests(bundle)?;
+        let digests = product_digests(bundle)?;
         if let Some((gone, _)) = self
             .added
             .iter()
             .find(|(name, _)| !digests.iter().any(|(n, _)| n == name))
         {
-            return Err(Error::Invalid(format!(
-                "forgetting: product `{gone}` is gone from the bundle at step {step}"
+            return Err(Error::Forgetting(format!(
+                "product `{gone}` is gone from the bundle at step {step}"
             )));
         }
         for (name, digest) in digests {
             match self.added.iter().find(|(n, _)| *n == name) {
                 Some((_, before)) if *before != digest => {
-                    return Err(Error::Invalid(format!(
-                        "forgetting: the weights of `{name}` changed at step {step} ({before} -> {digest})"
+                    return Err(Error::Forgetting(format!(
+                        "the weights of `{name}` changed at step {step} ({before} -> {digest})"
                     )))
                 }
                 Some(_) => self.checks += 1,
@@ -179,10 +179,14 @@ impl WeightLedger {
 #[derive(Debug, Clone, Serialize)]
 pub struct ContinualReport {
     /// Products in the order they were added.
-    pub tasks: Vec<String>,
+    pub products: Vec<String>,
+    /// Image AUROC (I-ROC) after each step.
     pub image_auroc: Matrix,
+    /// Pixel AUROC (P-ROC) after each step.
     pub pixel_auroc: Matrix,
+    /// AUPRO after each step.
     pub aupro: Matrix,
+    /// Fraction of each product's images routed to it after each step.
     pub routing_accuracy: Matrix,
     /// Mean metrics after the last step.
     pub final_mean: MeanMetrics,
@@ -193,22 +197,22 @@ pub struct ContinualReport {
 }
 
 impl ContinualReport {
-    /// From the reports of each step (step `k` covering the first `k` of `tasks`).
+    /// From the reports of each step (step `k` covering the first `k` of `products`).
     pub fn from_steps(
-        tasks: Vec<String>,
+        products: Vec<String>,
         steps: Vec<EvalReport>,
         weights: Option<WeightLedger>,
     ) -> Result<Self> {
         let last = steps
             .last()
-            .ok_or_else(|| Error::Invalid("continual evaluation without steps".into()))?;
+            .ok_or_else(|| Error::Selection("continual evaluation without steps".into()))?;
         Ok(Self {
-            image_auroc: Matrix::build("I-ROC", &tasks, &steps, |p| p.image_auroc),
-            pixel_auroc: Matrix::build("P-ROC", &tasks, &steps, |p| p.pixel_auroc),
-            aupro: Matrix::build("AUPRO", &tasks, &steps, |p| p.aupro),
-            routing_accuracy: Matrix::build("routing", &tasks, &steps, |p| p.routing_accuracy),
+            image_auroc: Matrix::build("I-ROC", &products, &steps, |p| p.image_auroc),
+            pixel_auroc: Matrix::build("P-ROC", &products, &steps, |p| p.pixel_auroc),
+            aupro: Matrix::build("AUPRO", &products, &steps, |p| p.aupro),
+            routing_accuracy: Matrix::build("routing", &products, &steps, |p| p.routing_accuracy),
             final_mean: last.mean.clone(),
-            tasks,
+            products,
             weights,
             steps,
         })
@@ -225,7 +229,7 @@ impl ContinualReport {
             &self.routing_accuracy,
         ] {
             let _ = write!(out, "{:<10}", m.metric);
-            for t in &self.tasks {
+            for t in &self.products {
                 let _ = write!(out, " {:>10}", truncate(t, 10));
             }
             out.push('\n');
@@ -278,13 +282,13 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
     let bundle = Bundle::open(&config.bundle)?;
     let all: Vec<String> = bundle
         .manifest()
-        .tasks
+        .products
         .iter()
         .map(|t| t.name.clone())
         .collect();
-    let tasks = replay_tasks(&bundle, config)?;
-    if tasks.is_empty() {
-        return Err(Error::Invalid(format!(
+    let products = replay_products(&bundle, config)?;
+    if products.is_empty() {
+        return Err(Error::Selection(format!(
             "no product is both in bundle {} and in {} ({:?} layout)",
             config.bundle.display(),
             config.data.display(),
@@ -292,19 +296,19 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
         )));
     }
     let mut steps = Vec::new();
-    let last = all.iter().rposition(|t| tasks.contains(t));
+    let last = all.iter().rposition(|t| products.contains(t));
     for (k, name) in all.iter().enumerate() {
-        if !tasks.contains(name) {
+        if !products.contains(name) {
             continue;
         }
         let seen: Vec<String> = all[..=k]
             .iter()
-            .filter(|t| tasks.contains(t))
+            .filter(|t| products.contains(t))
             .cloned()
             .collect();
         let step = EvalConfig {
             categories: seen,
-            task_limit: Some(k + 1),
+            product_limit: Some(k + 1),
             routing: Setting::Continual.routing(),
             setting: Setting::Continual,
             // Overlays once, from the full bundle.
@@ -313,7 +317,7 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
         };
         steps.push(Evaluation::prepare(&step)?.run(tick)?);
     }
-    ContinualReport::from_steps(tasks, steps, None)
+    ContinualReport::from_steps(products, steps, None)
 }
 
 /// Images judged by [`replay`] (for a progress bar), counted from the manifest and the test
@@ -321,11 +325,11 @@ pub fn replay(config: &EvalConfig, tick: &dyn Fn()) -> Result<ContinualReport> {
 /// times (0-based `j`).
 pub fn replay_image_count(config: &EvalConfig) -> Result<usize> {
     let bundle = Bundle::open(&config.bundle)?;
-    let tasks = replay_tasks(&bundle, config)?;
-    let n = tasks.len();
+    let products = replay_products(&bundle, config)?;
+    let n = products.len();
     let mut total = 0;
-    for (j, name) in tasks.iter().enumerate() {
-        let product = crate::dataset::load_product(&config.data, config.layout, name)?;
+    for (j, name) in products.iter().enumerate() {
+        let product = crate::data::load_product(&config.data, config.layout, name)?;
         total += (n - j) * product.test.len();
     }
     Ok(total)
@@ -333,11 +337,11 @@ pub fn replay_image_count(config: &EvalConfig) -> Result<usize> {
 
 /// The bundle's products, in the order they were added, that the dataset has (and that
 /// `--categories` names, when given).
-fn replay_tasks(bundle: &Bundle, config: &EvalConfig) -> Result<Vec<String>> {
-    let in_data = crate::dataset::products(&config.data, config.layout)?;
+fn replay_products(bundle: &Bundle, config: &EvalConfig) -> Result<Vec<String>> {
+    let in_data = crate::data::products(&config.data, config.layout)?;
     Ok(bundle
         .manifest()
-        .tasks
+        .products
         .iter()
         .map(|t| t.name.clone())
         .filter(|t| in_data.contains(t))

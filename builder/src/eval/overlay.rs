@@ -26,16 +26,6 @@ pub fn spread(len: usize, count: usize) -> Vec<usize> {
         .collect()
 }
 
-/// An overlay file name from an image's dataset-relative path (`test/crack/000.png` ->
-/// `test_crack_000.png`).
-pub fn file_name(image: &str) -> String {
-    let stem = image
-        .rsplit_once('.')
-        .map_or(image, |(stem, _)| stem)
-        .replace(['/', '\\', ' '], "_");
-    format!("{stem}.png")
-}
-
 /// Marks in white every mask pixel with a 4-neighbour outside the mask (or on the border).
 pub fn draw_contour(img: &mut RgbImage, mask: &[bool]) {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -100,9 +90,5 @@ mod tests {
         let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
         assert_eq!(white, 8);
         assert_eq!(img.get_pixel(2, 2).0, [0, 0, 0]);
-        assert_eq!(
-            file_name("grey/test/hole/000.png"),
-            "grey_test_hole_000.png"
-        );
     }
 }

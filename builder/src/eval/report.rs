@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cost::CostSummary;
-use crate::dataset::Layout;
-use crate::metrics::{auroc, average_precision, f1_max, PixelMetrics, PixelScores};
+use crate::data::Layout;
+use crate::eval::metrics::{auroc, average_precision, f1_max, PixelMetrics, PixelScores};
+use crate::export::cost::CostSummary;
 
 use super::{Routing, Setting};
 
@@ -40,17 +40,25 @@ pub struct ImageRecord {
 /// Metrics of one product. Image metrics use the ratio; `None` where a class is missing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductMetrics {
+    /// Product name.
     pub product: String,
+    /// Test images evaluated.
     pub images: usize,
+    /// Defective test images among them.
     pub defects: usize,
-    /// I-ROC, I-AP, I-F1max.
+    /// I-ROC: image AUROC.
     pub image_auroc: Option<f64>,
+    /// I-AP: image average precision.
     pub image_ap: Option<f64>,
+    /// I-F1max: best image F1 over all thresholds.
     pub image_f1: Option<f64>,
-    /// P-ROC, P-AP, P-F1max, AUPRO (to 30 % FPR).
+    /// P-ROC: pixel AUROC over every pixel of the product's test maps.
     pub pixel_auroc: Option<f64>,
+    /// P-AP: pixel average precision.
     pub pixel_ap: Option<f64>,
+    /// P-F1max: best pixel F1 over all thresholds.
     pub pixel_f1: Option<f64>,
+    /// AUPRO up to the report's FPR limit, normalised by it.
     pub aupro: Option<f64>,
     /// Fraction routed to the true product; `None` with routing off.
     pub routing_accuracy: Option<f64>,
@@ -60,10 +68,11 @@ pub struct ProductMetrics {
     pub misrouted: usize,
     /// Mean pipeline latency, ms per image.
     pub latency_ms: f64,
-    /// Pixels in the pixel metrics (images x S x S), how many are defective, and the number
-    /// of ground-truth regions (AUPRO).
+    /// Pixels in the pixel metrics (images x S x S).
     pub pixels: usize,
+    /// Defective pixels among `pixels`.
     pub defect_pixels: usize,
+    /// Connected ground-truth defect regions (what AUPRO averages over).
     pub regions: usize,
 }
 
@@ -122,16 +131,27 @@ impl ProductMetrics {
 /// The unweighted mean over products of each metric (counts are totals).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MeanMetrics {
+    /// Test images over all products.
     pub images: usize,
+    /// Defective test images over all products.
     pub defects: usize,
+    /// Mean I-ROC.
     pub image_auroc: Option<f64>,
+    /// Mean I-AP.
     pub image_ap: Option<f64>,
+    /// Mean I-F1max.
     pub image_f1: Option<f64>,
+    /// Mean P-ROC.
     pub pixel_auroc: Option<f64>,
+    /// Mean P-AP.
     pub pixel_ap: Option<f64>,
+    /// Mean P-F1max.
     pub pixel_f1: Option<f64>,
+    /// Mean AUPRO.
     pub aupro: Option<f64>,
+    /// Mean routing accuracy; `None` with routing off.
     pub routing_accuracy: Option<f64>,
+    /// Mean of the products' mean latencies, ms per image (0 with no products).
     pub latency_ms: f64,
 }
 
@@ -141,6 +161,8 @@ fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 }
 
 impl MeanMetrics {
+    /// Means over `products`, skipping products where a metric is `None`; `None` when no product
+    /// has it.
     pub fn of(products: &[ProductMetrics]) -> Self {
         let mean = |f: fn(&ProductMetrics) -> Option<f64>| mean_of(products.iter().map(f));
         Self {
@@ -164,15 +186,21 @@ impl MeanMetrics {
 pub struct EvalReport {
     /// Bundle directories (one, or one per product in the single-class setting).
     pub bundles: Vec<PathBuf>,
+    /// Dataset root.
     pub data: PathBuf,
+    /// Dataset layout.
     pub layout: Layout,
+    /// Setting the evaluation was run in.
     pub setting: Setting,
+    /// Whether the pipeline routed each image or was told its product.
     pub routing: Routing,
     /// Bundle input size S (maps and masks are S x S).
     pub input_size: u32,
     /// FPR limit of AUPRO.
     pub max_fpr: f64,
+    /// Metrics of each evaluated product.
     pub products: Vec<ProductMetrics>,
+    /// Mean over `products`.
     pub mean: MeanMetrics,
     /// Memory and GFLOPs of the evaluated model(s).
     pub cost: CostSummary,

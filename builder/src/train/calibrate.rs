@@ -1,4 +1,4 @@
-//! Per-task decisions from normal data only: the routing prototype and radius, the INT8
+//! Per-product decisions from normal data only: the routing prototype and radius, the INT8
 //! weights, and the score threshold set on held-out normal images and synthetic anomalies.
 
 use adapts_calibration::{fake_quantize_per_channel, PerChannelParams};
@@ -8,9 +8,9 @@ use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::models::adapter::Adapter;
-use crate::nn::Conv2d;
-use crate::train::{score_images, TaskSetup};
+use crate::model::adapter::Adapter;
+use crate::model::nn::Conv2d;
+use crate::train::{score_images, ProductSetup};
 use crate::Result;
 
 /// Routing radius = largest squared distance of a normal (train or validation) image to
@@ -20,20 +20,27 @@ pub const RADIUS_MARGIN: f32 = 2.0;
 const ANOMALIES_PER_VAL_IMAGE: usize = 2;
 const VAL_SALT: u64 = 0xca11_b4a7;
 
+/// A product's routing and decision parameters, set from normal images only.
 #[derive(Debug, Clone)]
 pub struct Calibration {
+    /// Mean pooled teacher vector of the training images (length `routing_dim`).
     pub prototype: Vec<f32>,
+    /// Largest squared distance of a normal image's pooled vector to `prototype`, times
+    /// [`RADIUS_MARGIN`].
     pub routing_radius: f32,
+    /// Image score above which an image is anomalous (Youden's J on validation scores).
     pub threshold: f32,
+    /// Statistics of the normal validation scores.
     pub normal: ScoreStats,
-    /// Validation scores: normal images, then synthetic anomalies.
+    /// Image scores of the normal validation images.
     pub val_normal_scores: Vec<f32>,
+    /// Image scores of the synthetic anomalies made from the validation images.
     pub val_anomaly_scores: Vec<f32>,
 }
 
-/// Prototype, radius and threshold for a trained task.
+/// Prototype, radius and threshold for a trained product.
 pub fn calibrate(
-    setup: &TaskSetup,
+    setup: &ProductSetup,
     adapters: &[Adapter],
     train_pooled: &Tensor,
     val: &[RgbImage],
@@ -158,5 +165,5 @@ fn quantize_conv(conv: &mut Conv2d) -> Result<()> {
 }
 
 fn quant_err(e: adapts_calibration::Error) -> crate::Error {
-    crate::Error::Invalid(format!("INT8 quantisation: {e}"))
+    crate::Error::Quantization(e.to_string())
 }

@@ -2,22 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
+use adapts_runtime::bundle::manifest::TRUNK_GRAPH;
 use adapts_runtime::bundle::BundleWriter;
 use adapts_runtime::preprocess::{Normalization, Preprocess};
 
-use crate::anomaly::{AnomalySynth, TextureSource};
-use crate::bundle_build::{self, Shared};
-use crate::dataset::{self, Layout};
-use crate::models::{Arch, Cut};
+use crate::data::anomaly::{AnomalySynth, TextureSource};
+use crate::data::{self, Layout};
+use crate::export::bundle::{self, Shared};
+use crate::model::weights::{random_trunk, Checkpoint};
+use crate::model::{Arch, Cut};
 use crate::train::plan::Plan;
 use crate::train::teacher::Teacher;
-use crate::train::{load_images, split, train_task, TaskSetup, TrainConfig};
-use crate::weights::{random_trunk, Checkpoint};
+use crate::train::{load_images, split, train_product, ProductSetup, TrainConfig};
 use crate::{Error, Result};
 
 /// Where trunk weights come from.
 #[derive(Debug, Clone)]
 pub enum WeightsSource {
+    /// A checkpoint file (`.pth` or `.safetensors`).
     File(PathBuf),
     /// Seeded random weights (no pretrained file at hand: benchmarks, tests).
     Random(u64),
@@ -26,44 +28,68 @@ pub enum WeightsSource {
 /// Everything a training run needs.
 #[derive(Debug, Clone)]
 pub struct TrainJob {
+    /// Dataset root.
     pub data: PathBuf,
+    /// Dataset layout.
     pub layout: Layout,
     /// Products to train; empty = every product in the dataset.
     pub categories: Vec<String>,
     /// Trunk id recorded in the bundle (e.g. `effnet-lite0`).
     pub trunk_id: String,
+    /// Trunk architecture.
     pub arch: Arch,
+    /// Where the trunk weights come from.
     pub weights: WeightsSource,
+    /// Input normalisation, recorded in the bundle.
     pub normalization: Normalization,
+    /// Adapter placement.
     pub plan: Plan,
+    /// Bundle directory to write or extend.
     pub out: PathBuf,
+    /// Add the products to the existing bundle in `out` (same trunk, weights, input size and
+    /// adapted stages) instead of writing a new one.
     pub append: bool,
+    /// Directory of anomaly texture images; `None` = procedural textures.
     pub textures: Option<PathBuf>,
+    /// Square network input side, pixels (a positive multiple of 32).
     pub image_size: u32,
+    /// Optimisation settings; each product's seed is offset by its index in the bundle.
     pub config: TrainConfig,
 }
 
 /// Per-product outcome of a job.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct TaskSummary {
+pub struct TrainSummary {
+    /// Product name.
     pub name: String,
+    /// Normal images trained on.
     pub train_images: usize,
+    /// Normal images held out for calibration.
     pub val_images: usize,
+    /// Score threshold written to the bundle.
     pub threshold: f32,
+    /// Routing radius (squared distance) written to the bundle.
     pub routing_radius: f32,
+    /// Bytes of the product's adapter graph files.
     pub adapter_bytes: u64,
+    /// Wall time for the product (teacher cache, training and calibration), seconds.
     pub train_seconds: f64,
+    /// Training images per second, each with its synthetic-anomaly copy.
     pub images_per_second: f64,
+    /// STFPM loss of the last step.
     pub final_stfpm: f32,
+    /// Segmentation loss of the last step.
     pub final_seg: f32,
+    /// Largest score of a normal validation image.
     pub val_normal_max: f32,
+    /// Median score of the synthetic validation anomalies (0 when there are none).
     pub val_anomaly_median: f32,
 }
 
 /// Trains every product of the job and commits the bundle.
-pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
+pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
     if job.image_size == 0 || !job.image_size.is_multiple_of(32) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Config(format!(
             "image size {}: must be a positive multiple of 32",
             job.image_size
         )));
@@ -81,15 +107,15 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
             (ckpt.build_trunk(job.arch, cut)?, sha)
         }
     };
-    let info = bundle_build::trunk_info(&job.trunk_id, &sha, job.image_size, job.normalization);
+    let info = bundle::trunk_info(&job.trunk_id, &sha, job.image_size, job.normalization);
     let mut writer = if job.append {
         BundleWriter::append(&job.out)?
     } else {
         BundleWriter::create(&job.out)?
     };
-    let (shared, mut tasks): (Shared, Vec<_>) = match writer.base() {
+    let (shared, mut products): (Shared, Vec<_>) = match writer.base() {
         Some(base) => {
-            let shared = bundle_build::shared_of(base);
+            let shared = bundle::shared_of(base);
             let adapted: Vec<&str> = shared.adapted.iter().map(|s| s.name.as_str()).collect();
             let wanted: Vec<&str> = plan
                 .adapted
@@ -97,10 +123,9 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
                 .map(|&k| job.arch.stage_names()[k])
                 .collect();
             if shared.trunk != info || adapted != wanted {
-                return Err(Error::Invalid(format!(
-                    "{}: appending needs the bundle's trunk, weights, input size and adapted stages \
+                return Err(Error::Config(format!(
+                    "appending needs the bundle's trunk, weights, input size and adapted stages \
                      (bundle: {} {} {} px {:?}; requested: {} {} {} px {:?})",
-                    job.out.display(),
                     shared.trunk.id,
                     shared.trunk.weights_sha256,
                     shared.trunk.input_size,
@@ -109,27 +134,28 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
                     info.weights_sha256,
                     info.input_size,
                     wanted
-                )));
+                ))
+                .with_path(&job.out));
             }
-            (shared, base.tasks.clone())
+            (shared, base.products.clone())
         }
         None => (
-            bundle_build::write_shared(&mut writer, &trunk, plan, info)?,
+            bundle::write_shared(&mut writer, &trunk, plan, info)?,
             Vec::new(),
         ),
     };
 
     let categories = if job.categories.is_empty() {
-        dataset::products(&job.data, job.layout)?
+        data::products(&job.data, job.layout)?
     } else {
         job.categories.clone()
     };
     for name in &categories {
-        if tasks.iter().any(|t| t.name == *name) {
-            return Err(Error::Invalid(format!(
-                "{}: product `{name}` is already in the bundle",
-                job.out.display()
-            )));
+        if products.iter().any(|t| t.name == *name) {
+            return Err(
+                Error::Selection(format!("product `{name}` is already in the bundle"))
+                    .with_path(&job.out),
+            );
         }
     }
     let source = match &job.textures {
@@ -138,7 +164,7 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
     };
     let synth = AnomalySynth::new(source, job.image_size)?;
     let pre = Preprocess::full_frame(job.image_size, job.normalization);
-    let setup = TaskSetup {
+    let setup = ProductSetup {
         trunk: &trunk,
         plan,
         preprocess: pre,
@@ -151,15 +177,11 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
         .iter()
         .map(|s| dir.join(&s.graph))
         .collect();
-    let mut teacher = Teacher::ort(
-        &dir.join(bundle_build::TRUNK_GRAPH),
-        &later,
-        &shared.adapted[0].name,
-    )?;
+    let mut teacher = Teacher::ort(&dir.join(TRUNK_GRAPH), &later, &shared.adapted[0].name)?;
 
     let mut summaries = Vec::new();
     for (i, name) in categories.iter().enumerate() {
-        let product = dataset::load_product(&job.data, job.layout, name)?;
+        let product = data::load_product(&job.data, job.layout, name)?;
         let (train_paths, val_paths) =
             split(&product.train, job.config.val_fraction, job.config.seed)?;
         log::info!(
@@ -172,15 +194,15 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
         let train = load_images(&train_paths, &pre)?;
         let val = load_images(&val_paths, &pre)?;
         let config = TrainConfig {
-            seed: job.config.seed.wrapping_add(tasks.len() as u64),
+            seed: job.config.seed.wrapping_add(products.len() as u64),
             ..job.config.clone()
         };
-        let trained = train_task(name, &setup, &mut teacher, &train, &val, &config)?;
-        let entry = bundle_build::write_task(&mut writer, &shared, plan, &trained)?;
+        let trained = train_product(name, &setup, &mut teacher, &train, &val, &config)?;
+        let entry = bundle::write_product(&mut writer, &shared, plan, &trained)?;
         let c = &trained.calibration;
         let mut anomalous = c.val_anomaly_scores.clone();
         anomalous.sort_by(f32::total_cmp);
-        summaries.push(TaskSummary {
+        summaries.push(TrainSummary {
             name: name.clone(),
             train_images: trained.train_images,
             val_images: trained.val_images,
@@ -194,9 +216,9 @@ pub fn run(job: &TrainJob) -> Result<Vec<TaskSummary>> {
             val_normal_max: c.normal.max,
             val_anomaly_median: anomalous.get(anomalous.len() / 2).copied().unwrap_or(0.0),
         });
-        tasks.push(entry);
+        products.push(entry);
     }
-    writer.finish(bundle_build::manifest(&shared, tasks))?;
+    writer.finish(bundle::manifest(&shared, products))?;
     Ok(summaries)
 }
 

@@ -2,7 +2,7 @@
 
 use candle_core::Tensor;
 
-use crate::graph::{Eval, Graph};
+use crate::model::graph::{Eval, Graph};
 use crate::Result;
 
 /// `sum_l 0.5 / (H_l W_l) * sum ||n(t_l) - n(s_l)||^2` (sum over batch, channels, pixels).
@@ -17,7 +17,7 @@ pub fn stfpm(teacher: &[Tensor], student: &[Tensor]) -> Result<Tensor> {
             None => term,
         });
     }
-    total.ok_or_else(|| crate::Error::Invalid("no adapted stage".into()))
+    total.ok_or_else(|| crate::Error::Config("no adapted stage".into()))
 }
 
 /// `(n(t) - n(s))^2` per channel, `[N, C, H, W]`.

@@ -1,13 +1,13 @@
-//! Training one task (product): adapters on normal images with synthetic anomalies, then
+//! Training one product (product): adapters on normal images with synthetic anomalies, then
 //! its routing prototype, routing radius and score threshold from held-out normal images.
 //!
 //! Loss = STFPM on clean images + segmentation (focal gamma 4 + L1) on augmented images;
-//! SGD with a cosine learning-rate schedule (DESIGN.md section 3). Test images are never
+//! SGD with a cosine learning-rate schedule. Test images are never
 //! seen here: the threshold comes from a validation split of the normal training images and
 //! synthetic anomalies made from them.
 
-pub mod bench;
 pub mod calibrate;
+pub mod frozen;
 pub mod job;
 pub mod loss;
 pub mod plan;
@@ -28,10 +28,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::anomaly::AnomalySynth;
-use crate::graph::interpolation_matrix;
-use crate::models::adapter::Adapter;
-use crate::models::Trunk;
+use crate::data::anomaly::AnomalySynth;
+use crate::model::adapter::Adapter;
+use crate::model::graph::interpolation_matrix;
+use crate::model::Trunk;
 use crate::{Error, Result};
 use plan::Plan;
 use student::{FrozenEngine, Student};
@@ -40,13 +40,19 @@ use teacher::{Teacher, TeacherBatch};
 /// Optimisation settings.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Images per optimisation step (at least 1).
     pub batch_size: usize,
+    /// Seeds the validation split, adapter initialisation, batch order and synthetic anomalies.
     pub seed: u64,
+    /// Initial learning rate of the cosine schedule.
     pub lr: f64,
+    /// Learning rate the cosine schedule decays to.
     pub lr_min: f64,
     /// Fraction of normal images held out for thresholds (at least 2 images).
     pub val_fraction: f64,
+    /// How gradients pass through frozen stages between adapters.
     pub frozen_engine: FrozenEngine,
     /// Show a progress bar.
     pub progress: bool,
@@ -67,17 +73,25 @@ impl Default for TrainConfig {
     }
 }
 
-/// What training one task produces.
-pub struct TrainedTask {
+/// What training one product produces.
+pub struct TrainedProduct {
+    /// Product name.
     pub name: String,
+    /// Deployable adapters, one per adapted stage, shallow to deep (INT8-quantised when the plan's
+    /// precision is INT8).
     pub adapters: Vec<Adapter>,
+    /// Routing prototype, radius and threshold.
     pub calibration: calibrate::Calibration,
+    /// Normal images trained on.
     pub train_images: usize,
+    /// Normal images held out for calibration.
     pub val_images: usize,
+    /// Wall time for the product (teacher cache, training and calibration), seconds.
     pub train_seconds: f64,
     /// Training images per second (each step also trains on a synthetic-anomaly copy of every
     /// image), excluding the one-off teacher cache pass.
     pub images_per_second: f64,
+    /// `(STFPM, segmentation)` loss of the last step.
     pub final_loss: (f32, f32),
 }
 
@@ -110,7 +124,7 @@ pub fn split(
     seed: u64,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     if paths.len() < 5 {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Dataset(format!(
             "{} normal images: at least 5 are needed (training plus a validation split)",
             paths.len()
         )));
@@ -139,24 +153,29 @@ fn mask_target(masks: &[Vec<f32>], size: usize, h: usize, w: usize) -> Result<Te
     Ok(r.ge(0.5f32)?.to_dtype(candle_core::DType::F32)?)
 }
 
-/// Everything `train_task` needs besides the images.
-pub struct TaskSetup<'a> {
+/// Everything `train_product` needs besides the images.
+pub struct ProductSetup<'a> {
+    /// Frozen trunk, cut after the plan's deepest stage.
     pub trunk: &'a Trunk,
+    /// Which stages get adapters, and their kind and precision.
     pub plan: &'a Plan,
+    /// Resize and normalisation of the network input.
     pub preprocess: Preprocess,
+    /// Synthetic-anomaly generator for the segmentation loss and the threshold.
     pub synth: &'a AnomalySynth,
+    /// The trunk's stage names, indexed like `plan.adapted`; they name the adapter layers.
     pub stage_names: Vec<&'static str>,
 }
 
-/// Trains one task on `train` and calibrates it on `val` (both normal images).
-pub fn train_task(
+/// Trains one product on `train` and calibrates it on `val` (both normal images).
+pub fn train_product(
     name: &str,
-    setup: &TaskSetup,
+    setup: &ProductSetup,
     teacher: &mut Teacher,
     train: &[RgbImage],
     val: &[RgbImage],
     config: &TrainConfig,
-) -> Result<TrainedTask> {
+) -> Result<TrainedProduct> {
     let started = Instant::now();
     let plan = setup.plan;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -245,7 +264,7 @@ pub fn train_task(
     let pooled: Vec<Tensor> = cache.iter().map(|c| c.pooled.clone()).collect();
     let pooled = Tensor::cat(&pooled, 0)?;
     let calibration = calibrate::calibrate(setup, &adapters, &pooled, val, config.seed)?;
-    Ok(TrainedTask {
+    Ok(TrainedProduct {
         name: name.to_string(),
         adapters,
         calibration,
@@ -266,7 +285,7 @@ pub fn train_task(
 /// two loss values.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
-    setup: &TaskSetup,
+    setup: &ProductSetup,
     student: &mut Student,
     opt: &mut SGD,
     teacher: &mut Teacher,
@@ -312,7 +331,7 @@ pub fn train_step(
 
 /// Scores images in batches through the deployable pipeline (candle).
 pub fn score_images(
-    setup: &TaskSetup,
+    setup: &ProductSetup,
     adapters: &[Adapter],
     images: &[&RgbImage],
     batch: usize,

@@ -2,11 +2,11 @@
 
 use adapts_runtime::bundle::manifest::Precision;
 
-use crate::models::adapter::AdapterKind;
-use crate::models::Arch;
+use crate::model::adapter::AdapterKind;
+use crate::model::Arch;
 use crate::{Error, Result};
 
-/// The paper's deployment presets (DESIGN.md section 3).
+/// The paper's deployment presets (S, M, L; see the README's method section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum Preset {
     /// Adapter after the stride-8 stage (WRN `layer2`), INT8 weights; trunk cut there.
@@ -24,7 +24,9 @@ pub struct Plan {
     pub name: String,
     /// Indices (into the trunk's stage list) of the adapted stages, ascending.
     pub adapted: Vec<usize>,
+    /// Adapter latent width.
     pub kind: AdapterKind,
+    /// Adapter weight precision in the bundle.
     pub precision: Precision,
 }
 
@@ -58,13 +60,13 @@ impl Plan {
             adapted.sort_unstable();
             adapted.dedup();
             if adapted.is_empty() {
-                return Err(Error::Invalid("--stages names no stage".into()));
+                return Err(Error::Config("--stages names no stage".into()));
             }
             name = "custom";
         }
         let kind = match adapter {
             Some(a) => AdapterKind::parse(a).ok_or_else(|| {
-                Error::Invalid(format!(
+                Error::Config(format!(
                     "--adapter `{a}`: expected linear, expansion, bn25 or bn50"
                 ))
             })?,
@@ -81,6 +83,7 @@ impl Plan {
         })
     }
 
+    /// The shallowest adapted stage (the trunk graph ends there).
     pub fn first(&self) -> usize {
         self.adapted[0]
     }
@@ -90,6 +93,7 @@ impl Plan {
         self.adapted[self.adapted.len() - 1]
     }
 
+    /// Whether stage `stage` has an adapter.
     pub fn is_adapted(&self, stage: usize) -> bool {
         self.adapted.contains(&stage)
     }

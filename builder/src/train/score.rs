@@ -4,10 +4,10 @@
 
 use candle_core::Tensor;
 
-use crate::graph::Eval;
-use crate::head;
-use crate::models::adapter::Adapter;
-use crate::models::Trunk;
+use crate::model::adapter::Adapter;
+use crate::model::graph::Eval;
+use crate::model::head;
+use crate::model::Trunk;
 use crate::train::plan::Plan;
 use crate::Result;
 

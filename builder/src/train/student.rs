@@ -1,12 +1,12 @@
-//! The trainable part of a task: one adapter per adapted stage and the segmentation head
+//! The trainable part of a product: one adapter per adapted stage and the segmentation head
 //! (training only, discarded afterwards).
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use crate::frozen::Frozen;
-use crate::graph::{Eval, Graph};
-use crate::models::adapter::{Adapter, AdapterParams};
-use crate::models::Trunk;
+use crate::model::adapter::{Adapter, AdapterParams};
+use crate::model::graph::{Eval, Graph};
+use crate::model::Trunk;
+use crate::train::frozen::Frozen;
 use crate::train::loss::per_channel_sq_diff;
 use crate::train::plan::Plan;
 use crate::Result;
@@ -20,7 +20,10 @@ pub enum FrozenEngine {
     Autograd,
 }
 
+/// A product's trainable state: an adapter per adapted stage and the training-only segmentation
+/// head.
 pub struct Student {
+    /// One adapter per adapted stage, shallow to deep.
     pub adapters: Vec<AdapterParams>,
     seg_w: Var,
     seg_b: Var,
@@ -45,6 +48,7 @@ impl Student {
         })
     }
 
+    /// Every trainable variable: the adapters', then the segmentation head's weight and bias.
     pub fn vars(&self) -> Vec<Var> {
         let mut v: Vec<Var> = self.adapters.iter().flat_map(AdapterParams::vars).collect();
         v.push(self.seg_w.clone());

@@ -1,9 +1,13 @@
-//! The on-disk form of `manifest.postcard`: [`MAGIC`] (8 bytes), [`FORMAT_VERSION`]
-//! (little-endian `u32`), then the postcard encoding of [`Manifest`]. Nothing may follow.
+//! The on-disk form of `manifest.postcard`: [`MAGIC`] (8 bytes), the format version
+//! (little-endian `u32`), then the postcard encoding of the manifest of that version. Nothing
+//! may follow. [`FORMAT_VERSION`] is written; it and version 1 are read.
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use super::manifest::{Manifest, FORMAT_VERSION, MAGIC};
+use super::v1::ManifestV1;
 use crate::error::{Error, Result};
 
 /// Length of the header: magic plus version.
@@ -43,16 +47,21 @@ pub fn decode_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
             reason: "the file ends inside the header".into(),
         });
     };
-    let version = u32::from_le_bytes(*version);
-    if version != FORMAT_VERSION {
-        return Err(Error::ManifestVersion {
+    match u32::from_le_bytes(*version) {
+        FORMAT_VERSION => decode_body::<Manifest>(body, path),
+        1 => decode_body::<ManifestV1>(body, path).map(Manifest::from),
+        found => Err(Error::ManifestVersion {
             path: path.to_path_buf(),
-            found: version,
+            found,
             supported: FORMAT_VERSION,
-        });
+        }),
     }
+}
+
+/// Decodes a manifest body of one version; nothing may follow it.
+fn decode_body<M: DeserializeOwned>(body: &[u8], path: &Path) -> Result<M> {
     let (manifest, trailing) =
-        postcard::take_from_bytes::<Manifest>(body).map_err(|e| Error::ManifestDecode {
+        postcard::take_from_bytes::<M>(body).map_err(|e| Error::ManifestDecode {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;

@@ -1,30 +1,39 @@
-//! The bundle manifest: what a bundle contains and how its graphs connect.
+//! The bundle manifest: what a bundle contains and how its graphs connect, and the names
+//! of that contract: graph paths and tensor names, defined here once for the exporter, the
+//! trainer and the pipeline.
 //!
 //! A bundle is a directory:
 //!
 //! ```text
-//! manifest.postcard            this struct, postcard-encoded, preceded by MAGIC
-//! trunk.onnx                   image -> teacher features of the first adapted stage (+ pooled)
-//! stages/<stage>.onnx          one per later kept stage: features -> next features (+ pooled)
-//! head.onnx                    teacher/student features of every adapted stage -> map, score
-//! tasks/<task>/<stage>.onnx    one adapter per adapted stage and task
+//! manifest.postcard                this struct, postcard-encoded, preceded by MAGIC
+//! trunk.onnx                       image -> teacher features of the first adapted stage (+ pooled)
+//! stages/<stage>.onnx              one per later kept stage: features -> next features (+ pooled)
+//! head.onnx                        teacher/student features of every adapted stage -> map, score
+//! products/<product>/<stage>.onnx  one adapter per adapted stage and product
 //! ```
 //!
-//! Graph contract (tensor names are fixed here, shapes in [`StageInfo`]):
-//! - `trunk.onnx`: input `image` `[N, 3, S, S]` (normalised as [`TrunkInfo::normalization`]);
-//!   output named after the first adapted stage, plus `pooled` `[N, D]` when the trunk's last
-//!   stage is also the deepest kept stage (no later stages).
-//! - `stages/<stage>.onnx`: input `x`, outputs `y` and `pooled` (global average of `y`).
-//! - `tasks/<task>/<stage>.onnx`: input `x`, output `y` (same shape): the residual adapter.
-//! - `head.onnx`: inputs `t0, s0, t1, s1, ...` (teacher and student features of the i-th
-//!   adapted stage); outputs `map` `[N, 1, S, S]` (product of the upsampled per-stage
-//!   distance maps) and `score` `[N]` (its maximum).
+//! Graph contract (tensor names below, shapes in [`StageInfo`]):
+//! - [`TRUNK_GRAPH`]: input [`IMAGE`] `[N, 3, S, S]` (normalised as
+//!   [`TrunkInfo::normalization`]); output named after the first adapted stage, plus
+//!   [`POOLED`] `[N, D]` when the trunk's last stage is also the deepest kept stage (no later
+//!   stages).
+//! - [`stage_graph`]: input [`FEATURES_IN`], outputs [`FEATURES_OUT`] and [`POOLED`] (global
+//!   average of the output).
+//! - [`adapter_graph`]: input [`FEATURES_IN`], output [`FEATURES_OUT`] (same shape): the
+//!   residual adapter.
+//! - [`HEAD_GRAPH`]: inputs [`head_inputs`] `t0, s0, t1, s1, ...` (teacher and student
+//!   features of the i-th adapted stage); outputs [`MAP`] `[N, 1, S, S]` (product of the
+//!   upsampled per-stage distance maps) and [`SCORE`] `[N]` (its maximum).
 //!
 //! Per frame: `t_first = trunk(image)`; for each later stage `k`, `t_k = stage_k(t_{k-1})`.
 //! The routing vector is the `pooled` output of the last graph on the teacher path. The
 //! student path is `s_first = A_first(t_first)`, then `s_k = A_k(stage_k(s_{k-1}))` (or
 //! `stage_k(s_{k-1})` when stage `k` has no adapter). The head compares `t` and `s` of the
 //! adapted stages.
+//!
+//! Format versions: 2 (this one) names products `products`; version 1 called them `tasks`
+//! and kept their adapters under `tasks/<name>/`. Version 1 manifests are still read
+//! (`super::v1`); their adapter paths stay as written.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,10 +41,49 @@ use crate::preprocess::Normalization;
 
 /// Bytes that open `manifest.postcard`, followed by the little-endian `u32` format version.
 pub const MAGIC: &[u8; 8] = b"ADAPTSB\0";
-/// Format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version this build writes (it also reads version 1).
+pub const FORMAT_VERSION: u32 = 2;
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.postcard";
+
+/// Relative path of the trunk graph.
+pub const TRUNK_GRAPH: &str = "trunk.onnx";
+/// Relative path of the head graph.
+pub const HEAD_GRAPH: &str = "head.onnx";
+
+/// Relative path of the graph of a later stage.
+pub fn stage_graph(stage: &str) -> String {
+    format!("stages/{stage}.onnx")
+}
+
+/// Relative path of a product's adapter graph after `stage`.
+pub fn adapter_graph(product: &str, stage: &str) -> String {
+    format!("products/{product}/{stage}.onnx")
+}
+
+/// Input of the trunk graph (and of an exported trunk): the normalised image.
+pub const IMAGE: &str = "image";
+/// The global average of the deepest features a graph computes: the routing vector.
+pub const POOLED: &str = "pooled";
+/// Input of a later-stage or adapter graph: features.
+pub const FEATURES_IN: &str = "x";
+/// Output of a later-stage or adapter graph: features.
+pub const FEATURES_OUT: &str = "y";
+/// Output of the head: the anomaly map at the input size.
+pub const MAP: &str = "map";
+/// Output of the head: the image score, the maximum of the map.
+pub const SCORE: &str = "score";
+/// Output of an exported trunk that keeps its classifier: ImageNet logits.
+pub const LOGITS: &str = "logits";
+
+/// Head input names for the `i`-th adapted stage: `(t{i}, s{i})`, teacher and student.
+pub fn head_inputs(i: usize) -> (String, String) {
+    (format!("t{i}"), format!("s{i}"))
+}
+
+/// Graph metadata key holding the multiply-accumulates per image counted when the graph was
+/// traced.
+pub const MACS_KEY: &str = "adapts.macs_per_image";
 
 /// Everything the runtime needs to know about a bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +107,7 @@ pub struct Manifest {
     /// Length of the routing vector.
     pub routing_dim: usize,
     /// Products, in the order they were added.
-    pub tasks: Vec<Task>,
+    pub products: Vec<Product>,
     /// Checksum of every file in the bundle except the manifest itself.
     pub files: Vec<FileEntry>,
 }
@@ -97,11 +145,11 @@ pub struct LaterStage {
     pub name: String,
     /// Relative path of its graph.
     pub graph: String,
-    /// Whether tasks have an adapter after this stage.
+    /// Whether products have an adapter after this stage.
     pub adapted: bool,
 }
 
-/// Numeric precision of a task's adapter weights.
+/// Numeric precision of a product's adapter weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -130,7 +178,7 @@ pub struct ScoreStats {
 
 /// One product: its adapters, routing prototype and decision threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
+pub struct Product {
     /// Product name (unique in the bundle).
     pub name: String,
     /// Mean pooled teacher vector of the routing stage over the training images.
@@ -145,7 +193,7 @@ pub struct Task {
     pub precision: Precision,
     /// Relative adapter graph paths, one per adapted stage, in stage order.
     pub adapters: Vec<String>,
-    /// Bytes of this task's files (its additional memory).
+    /// Bytes of this product's files (its additional memory).
     pub bytes: u64,
 }
 

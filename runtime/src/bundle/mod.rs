@@ -12,8 +12,8 @@
 //! use adapts_runtime::bundle::Bundle;
 //!
 //! let bundle = Bundle::open(Path::new("bundle"))?; // fails on any corrupted file
-//! for task in &bundle.manifest().tasks {
-//!     println!("{}: threshold {}", task.name, task.threshold);
+//! for product in &bundle.manifest().products {
+//!     println!("{}: threshold {}", product.name, product.threshold);
 //! }
 //! println!("trunk graph at {}", bundle.trunk_graph().display());
 //! # Ok(())
@@ -22,6 +22,7 @@
 
 mod codec;
 pub mod manifest;
+mod v1;
 mod validate;
 mod writer;
 
@@ -32,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::codec::{decode_manifest, encode_manifest, read_manifest};
 pub use self::manifest::{
-    FileEntry, LaterStage, Manifest, Precision, ScoreStats, StageInfo, Task, TrunkInfo,
+    FileEntry, LaterStage, Manifest, Precision, Product, ScoreStats, StageInfo, TrunkInfo,
     FORMAT_VERSION, MAGIC, MANIFEST_FILE,
 };
 pub use self::writer::BundleWriter;
@@ -53,7 +54,7 @@ impl Bundle {
     }
 
     /// Opens the bundle in `dir`: decodes the manifest, checks its consistency (every graph
-    /// listed in `files`, unique task names, prototype lengths, adapter counts) and verifies
+    /// listed in `files`, unique product names, prototype lengths, adapter counts) and verifies
     /// the size and sha256 of every listed file. A corrupted or missing file is an error that
     /// names it.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -108,11 +109,11 @@ impl Bundle {
             .collect()
     }
 
-    /// The adapter graphs of task `index` (one per adapted stage, in stage order), or `None`
-    /// when there is no such task.
+    /// The adapter graphs of product `index` (one per adapted stage, in stage order), or `None`
+    /// when there is no such product.
     pub fn adapter_graphs(&self, index: usize) -> Option<Vec<PathBuf>> {
         self.manifest
-            .tasks
+            .products
             .get(index)
             .map(|t| t.adapters.iter().map(|a| self.file_path(a)).collect())
     }

@@ -7,9 +7,9 @@ use super::*;
 use crate::preprocess::Normalization;
 
 /// A consistent manifest with two adapted stages (`layer2` from the trunk, `layer3` a later
-/// adapted stage), routing dimension 3, input size 8, and the given tasks. `files` lists
+/// adapted stage), routing dimension 3, input size 8, and the given products. `files` lists
 /// every graph with placeholder checksums (the writer replaces them).
-pub(crate) fn sample_manifest(tasks: &[&str]) -> Manifest {
+pub(crate) fn sample_manifest(products: &[&str]) -> Manifest {
     let mut m = Manifest {
         tool_version: "test".into(),
         trunk: TrunkInfo {
@@ -42,11 +42,11 @@ pub(crate) fn sample_manifest(tasks: &[&str]) -> Manifest {
         head_graph: "head.onnx".into(),
         routing_stage: "layer3".into(),
         routing_dim: 3,
-        tasks: Vec::new(),
+        products: Vec::new(),
         files: Vec::new(),
     };
-    for (i, name) in tasks.iter().enumerate() {
-        m.tasks.push(sample_task(name, i as f32));
+    for (i, name) in products.iter().enumerate() {
+        m.products.push(sample_product(name, i as f32));
     }
     m.files = graph_paths(&m)
         .into_iter()
@@ -59,9 +59,9 @@ pub(crate) fn sample_manifest(tasks: &[&str]) -> Manifest {
     m
 }
 
-/// A task with prototype `[offset, 0, 0]`, radius 1, threshold 2.
-pub(crate) fn sample_task(name: &str, offset: f32) -> Task {
-    Task {
+/// A product with prototype `[offset, 0, 0]`, radius 1, threshold 2.
+pub(crate) fn sample_product(name: &str, offset: f32) -> Product {
+    Product {
         name: name.into(),
         prototype: vec![offset * 10.0, 0.0, 0.0],
         routing_radius: 1.0,
@@ -76,8 +76,8 @@ pub(crate) fn sample_task(name: &str, offset: f32) -> Task {
         },
         precision: Precision::Int8,
         adapters: vec![
-            format!("tasks/{name}/layer2.onnx"),
-            format!("tasks/{name}/layer3.onnx"),
+            format!("products/{name}/layer2.onnx"),
+            format!("products/{name}/layer3.onnx"),
         ],
         bytes: 0,
     }
@@ -87,15 +87,15 @@ pub(crate) fn sample_task(name: &str, offset: f32) -> Task {
 fn graph_paths(m: &Manifest) -> Vec<String> {
     let mut paths = vec![m.trunk_graph.clone(), m.head_graph.clone()];
     paths.extend(m.later_stages.iter().map(|s| s.graph.clone()));
-    for t in &m.tasks {
+    for t in &m.products {
         paths.extend(t.adapters.iter().cloned());
     }
     paths
 }
 
 /// Writes a bundle with placeholder graph contents derived from each path.
-fn write_bundle(dir: &Path, tasks: &[&str]) -> Manifest {
-    let manifest = sample_manifest(tasks);
+fn write_bundle(dir: &Path, products: &[&str]) -> Manifest {
+    let manifest = sample_manifest(products);
     let mut writer = BundleWriter::create(dir).expect("create");
     for path in graph_paths(&manifest) {
         writer
@@ -173,7 +173,17 @@ fn other_format_version_names_found_and_supported() {
         msg.contains("version 7") && msg.contains("b/manifest.postcard"),
         "{msg}"
     );
-    assert!(msg.contains(&format!("version {FORMAT_VERSION}")), "{msg}");
+    assert!(
+        msg.contains(&format!("versions 1 to {FORMAT_VERSION}")),
+        "{msg}"
+    );
+    // Version 0 was never written.
+    bytes[8..12].copy_from_slice(&0u32.to_le_bytes());
+    let err = decode_manifest(&bytes, Path::new("b/manifest.postcard")).expect_err("version 0");
+    assert!(
+        matches!(err, Error::ManifestVersion { found: 0, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -205,8 +215,11 @@ fn open_verifies_a_written_bundle() {
         vec![dir.path().join("stages").join("layer3.onnx")]
     );
     assert_eq!(
-        bundle.adapter_graphs(1).expect("task 1")[1],
-        dir.path().join("tasks").join("cable").join("layer3.onnx")
+        bundle.adapter_graphs(1).expect("product 1")[1],
+        dir.path()
+            .join("products")
+            .join("cable")
+            .join("layer3.onnx")
     );
     assert!(bundle.adapter_graphs(2).is_none());
     let entry = written
@@ -223,7 +236,7 @@ fn open_verifies_a_written_bundle() {
 fn open_rejects_a_corrupted_file_naming_it_and_both_hashes() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_bundle(dir.path(), &["bottle"]);
-    let path = dir.path().join("tasks/bottle/layer2.onnx");
+    let path = dir.path().join("products/bottle/layer2.onnx");
     let mut bytes = std::fs::read(&path).expect("read");
     let expected = sha256_hex(&bytes);
     bytes[3] ^= 0x01;
@@ -233,7 +246,7 @@ fn open_rejects_a_corrupted_file_naming_it_and_both_hashes() {
     let err = Bundle::open(dir.path()).expect_err("corrupted");
     assert!(matches!(err, Error::Checksum { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("tasks/bottle/layer2.onnx"), "{msg}");
+    assert!(msg.contains("products/bottle/layer2.onnx"), "{msg}");
     assert!(msg.contains("corrupted"), "{msg}");
     assert!(msg.contains(&expected) && msg.contains(&found), "{msg}");
 }
@@ -265,15 +278,15 @@ fn validate_lists_every_inconsistency() {
     let mut m = sample_manifest(&["bottle", "cable"]);
     m.validate(Path::new("b")).expect("sample is consistent");
 
-    m.tasks[1].name = "bottle".into();
-    m.tasks[0].prototype.push(1.0);
-    m.tasks[1].adapters.pop();
+    m.products[1].name = "bottle".into();
+    m.products[0].prototype.push(1.0);
+    m.products[1].adapters.pop();
     m.files.retain(|f| f.path != "head.onnx");
-    m.tasks[0].threshold = 0.0;
+    m.products[0].threshold = 0.0;
     let err = m.validate(Path::new("b")).expect_err("inconsistent");
     let msg = err.to_string();
     for needle in [
-        "task name `bottle` is used twice",
+        "product name `bottle` is used twice",
         "prototype of length 4, expected routing dimension 3",
         "1 adapter graphs for 2 adapted stages",
         "head graph `head.onnx` is not listed in files",
@@ -317,22 +330,22 @@ fn append_keeps_earlier_files_byte_identical_and_refuses_overwrites() {
     let base = writer.base().expect("append mode has a base").clone();
     for path in [
         "trunk.onnx",
-        "tasks/bottle/layer2.onnx",
+        "products/bottle/layer2.onnx",
         "stages/layer3.onnx",
     ] {
         let err = writer.add_file(path, b"new").expect_err("overwrite");
         assert!(err.to_string().contains("never overwrites"), "{err}");
     }
     let mut manifest = base.clone();
-    let task = sample_task("cable", 1.0);
-    for path in &task.adapters {
+    let product = sample_product("cable", 1.0);
+    for path in &product.adapters {
         writer.add_file(path, b"cable adapter").expect("add");
     }
     let err = writer
-        .add_file("tasks/cable/layer2.onnx", b"again")
+        .add_file("products/cable/layer2.onnx", b"again")
         .expect_err("twice");
     assert!(err.to_string().contains("already added"), "{err}");
-    manifest.tasks.push(task);
+    manifest.products.push(product);
     let written = writer.finish(manifest).expect("finish");
 
     // Old entries first and unchanged, new ones appended.
@@ -345,19 +358,19 @@ fn append_keeps_earlier_files_byte_identical_and_refuses_overwrites() {
         }
     }
     let reopened = Bundle::open(dir.path()).expect("reopen");
-    assert_eq!(reopened.manifest().tasks.len(), 2);
+    assert_eq!(reopened.manifest().products.len(), 2);
 }
 
 #[test]
-fn append_refuses_changing_earlier_tasks_or_the_trunk() {
+fn append_refuses_changing_earlier_products_or_the_trunk() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_bundle(dir.path(), &["bottle"]);
 
     let writer = BundleWriter::append(dir.path()).expect("append");
     let mut manifest = writer.base().expect("base").clone();
-    manifest.tasks[0].threshold = 9.0;
-    let err = writer.finish(manifest).expect_err("changed task");
-    assert!(err.to_string().contains("earlier tasks"), "{err}");
+    manifest.products[0].threshold = 9.0;
+    let err = writer.finish(manifest).expect_err("changed product");
+    assert!(err.to_string().contains("earlier products"), "{err}");
 
     let writer = BundleWriter::append(dir.path()).expect("append");
     let mut manifest = writer.base().expect("base").clone();
@@ -367,30 +380,30 @@ fn append_refuses_changing_earlier_tasks_or_the_trunk() {
 
     // Nothing was committed: the bundle is as before.
     assert_eq!(
-        Bundle::open(dir.path()).expect("open").manifest().tasks[0].threshold,
+        Bundle::open(dir.path()).expect("open").manifest().products[0].threshold,
         2.0
     );
 }
 
 #[test]
-fn append_without_a_tasks_graphs_is_refused_and_the_old_bundle_stays_valid() {
+fn append_without_a_products_graphs_is_refused_and_the_old_bundle_stays_valid() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_bundle(dir.path(), &["bottle"]);
     let mut writer = BundleWriter::append(dir.path()).expect("append");
     let mut manifest = writer.base().expect("base").clone();
     writer
-        .add_file("tasks/cable/layer2.onnx", b"only one")
+        .add_file("products/cable/layer2.onnx", b"only one")
         .expect("add");
-    manifest.tasks.push(sample_task("cable", 1.0));
+    manifest.products.push(sample_product("cable", 1.0));
     let err = writer.finish(manifest).expect_err("layer3 adapter missing");
     assert!(
         err.to_string()
-            .contains("`tasks/cable/layer3.onnx` is not listed in files"),
+            .contains("`products/cable/layer3.onnx` is not listed in files"),
         "{err}"
     );
     // As after a crash before the commit: the previous manifest still rules.
     let bundle = Bundle::open(dir.path()).expect("old bundle valid");
-    assert_eq!(bundle.manifest().tasks.len(), 1);
+    assert_eq!(bundle.manifest().products.len(), 1);
 }
 
 #[test]
@@ -408,9 +421,9 @@ fn create_over_a_bundle_replaces_it_and_removes_files_no_longer_listed() {
     write_bundle(dir.path(), &["bottle", "cable"]);
     write_bundle(dir.path(), &["bottle"]);
     let bundle = Bundle::open(dir.path()).expect("open");
-    assert_eq!(bundle.manifest().tasks.len(), 1);
-    assert!(!dir.path().join("tasks/cable/layer2.onnx").exists());
-    assert!(dir.path().join("tasks/bottle/layer2.onnx").exists());
+    assert_eq!(bundle.manifest().products.len(), 1);
+    assert!(!dir.path().join("products/cable/layer2.onnx").exists());
+    assert!(dir.path().join("products/bottle/layer2.onnx").exists());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Consistency rules a manifest must satisfy before a bundle is loaded or written: every graph
 //! the data flow needs is listed (and so checksummed) in `files`, stage lists agree with each
-//! other, and every task fits the routing and adapter layout.
+//! other, and every product fits the routing and adapter layout.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -37,9 +37,9 @@ impl Manifest {
         }
     }
 
-    /// Index of the task called `name`.
-    pub fn task_index(&self, name: &str) -> Option<usize> {
-        self.tasks.iter().position(|t| t.name == name)
+    /// Index of the product called `name`.
+    pub fn product_index(&self, name: &str) -> Option<usize> {
+        self.products.iter().position(|t| t.name == name)
     }
 
     /// Sum of the sizes of every listed file (the bundle's footprint without the manifest).
@@ -143,9 +143,12 @@ impl Manifest {
         for stage in &self.later_stages {
             graphs.push((format!("graph of stage `{}`", stage.name), &stage.graph));
         }
-        for task in &self.tasks {
-            for (i, adapter) in task.adapters.iter().enumerate() {
-                graphs.push((format!("adapter {i} of task `{}`", task.name), adapter));
+        for product in &self.products {
+            for (i, adapter) in product.adapters.iter().enumerate() {
+                graphs.push((
+                    format!("adapter {i} of product `{}`", product.name),
+                    adapter,
+                ));
             }
         }
         let mut used = HashSet::new();
@@ -160,47 +163,47 @@ impl Manifest {
             }
         }
 
-        // Tasks.
-        let mut task_names = HashSet::new();
-        for task in &self.tasks {
-            if task.name.is_empty() {
-                problem("a task has an empty name".into());
+        // Products.
+        let mut product_names = HashSet::new();
+        for product in &self.products {
+            if product.name.is_empty() {
+                problem("a product has an empty name".into());
             }
-            if !task_names.insert(task.name.as_str()) {
-                problem(format!("task name `{}` is used twice", task.name));
+            if !product_names.insert(product.name.as_str()) {
+                problem(format!("product name `{}` is used twice", product.name));
             }
-            if task.prototype.len() != self.routing_dim {
+            if product.prototype.len() != self.routing_dim {
                 problem(format!(
-                    "task `{}` has a prototype of length {}, expected routing dimension {}",
-                    task.name,
-                    task.prototype.len(),
+                    "product `{}` has a prototype of length {}, expected routing dimension {}",
+                    product.name,
+                    product.prototype.len(),
                     self.routing_dim
                 ));
             }
-            if task.prototype.iter().any(|v| !v.is_finite()) {
+            if product.prototype.iter().any(|v| !v.is_finite()) {
                 problem(format!(
-                    "task `{}` has a non-finite prototype value",
-                    task.name
+                    "product `{}` has a non-finite prototype value",
+                    product.name
                 ));
             }
             // An infinite radius (never unknown) is allowed.
-            if task.routing_radius.is_nan() || task.routing_radius < 0.0 {
+            if product.routing_radius.is_nan() || product.routing_radius < 0.0 {
                 problem(format!(
-                    "task `{}` has routing radius {}, expected >= 0",
-                    task.name, task.routing_radius
+                    "product `{}` has routing radius {}, expected >= 0",
+                    product.name, product.routing_radius
                 ));
             }
-            if !(task.threshold.is_finite() && task.threshold > 0.0) {
+            if !(product.threshold.is_finite() && product.threshold > 0.0) {
                 problem(format!(
-                    "task `{}` has score threshold {}, expected a finite value > 0",
-                    task.name, task.threshold
+                    "product `{}` has score threshold {}, expected a finite value > 0",
+                    product.name, product.threshold
                 ));
             }
-            if task.adapters.len() != self.adapted.len() {
+            if product.adapters.len() != self.adapted.len() {
                 problem(format!(
-                    "task `{}` has {} adapter graphs for {} adapted stages",
-                    task.name,
-                    task.adapters.len(),
+                    "product `{}` has {} adapter graphs for {} adapted stages",
+                    product.name,
+                    product.adapters.len(),
                     self.adapted.len()
                 ));
             }

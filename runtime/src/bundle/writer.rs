@@ -1,6 +1,6 @@
 //! Writing a bundle: files first, each atomically, then the manifest, which is the commit
 //! point. A crash before the manifest is written leaves the previous bundle (if any) valid;
-//! appending never touches a file of the existing bundle, so earlier tasks stay
+//! appending never touches a file of the existing bundle, so earlier products stay
 //! byte-identical.
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use super::{join_rel, sha256_hex, Bundle};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
-/// Writes a new bundle or appends tasks to an existing one.
+/// Writes a new bundle or appends products to an existing one.
 ///
 /// ```no_run
 /// # fn main() -> adapts_runtime::Result<()> {
@@ -23,7 +23,7 @@ use crate::fsutil::write_atomic;
 ///
 /// let mut writer = BundleWriter::create(Path::new("bundle"))?;
 /// writer.add_file("trunk.onnx", b"...")?;
-/// // ... head, stages, every task's adapters ...
+/// // ... head, stages, every product's adapters ...
 /// let manifest = writer.finish(build_manifest())?; // `files` is filled in here
 /// # Ok(())
 /// # }
@@ -84,7 +84,7 @@ impl BundleWriter {
         })
     }
 
-    /// Opens the existing bundle in `dir` for adding tasks; it is fully verified first
+    /// Opens the existing bundle in `dir` for adding products; it is fully verified first
     /// ([`Bundle::open`]). Its files can not be overwritten.
     pub fn append(dir: &Path) -> Result<Self> {
         let bundle = Bundle::open(dir)?;
@@ -102,7 +102,7 @@ impl BundleWriter {
     }
 
     /// In append mode, the manifest of the bundle being extended (start the new manifest from
-    /// a clone of it and push the new tasks).
+    /// a clone of it and push the new products).
     pub fn base(&self) -> Option<&Manifest> {
         self.base.as_ref()
     }
@@ -148,7 +148,7 @@ impl BundleWriter {
     /// Commits the bundle: sets `manifest.files` (whatever it held is replaced) to the
     /// existing bundle's entries (append mode) followed by the files added here, checks the
     /// manifest, and writes it atomically. In append mode the shared part (trunk, stages,
-    /// graphs, routing) and every earlier task must be unchanged, earlier tasks first and in
+    /// graphs, routing) and every earlier product must be unchanged, earlier products first and in
     /// order. Returns the manifest as written.
     pub fn finish(self, mut manifest: Manifest) -> Result<Manifest> {
         let mut files = self
@@ -190,13 +190,13 @@ impl BundleWriter {
     }
 }
 
-/// Append rules: the shared part is unchanged and the earlier tasks come first, unchanged.
+/// Append rules: the shared part is unchanged and the earlier products come first, unchanged.
 fn check_append(base: &Manifest, new: &Manifest, dir: &Path) -> Result<()> {
     let refuse = |what: &str| {
         Err(Error::BundleWrite {
             path: dir.to_path_buf(),
             reason: format!(
-                "appending must not change the existing bundle's {what}; earlier tasks were \
+                "appending must not change the existing bundle's {what}; earlier products were \
                  trained against it"
             ),
         })
@@ -216,8 +216,10 @@ fn check_append(base: &Manifest, new: &Manifest, dir: &Path) -> Result<()> {
     if new.routing_stage != base.routing_stage || new.routing_dim != base.routing_dim {
         return refuse("routing stage");
     }
-    if new.tasks.len() < base.tasks.len() || new.tasks[..base.tasks.len()] != base.tasks[..] {
-        return refuse("earlier tasks (they must come first, unchanged)");
+    if new.products.len() < base.products.len()
+        || new.products[..base.products.len()] != base.products[..]
+    {
+        return refuse("earlier products (they must come first, unchanged)");
     }
     Ok(())
 }

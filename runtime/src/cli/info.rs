@@ -31,14 +31,14 @@ struct InfoReport<'a> {
     later_stages: &'a [LaterStage],
     routing_stage: &'a str,
     routing_dim: usize,
-    tasks: Vec<TaskReport<'a>>,
+    products: Vec<ProductReport<'a>>,
     files: usize,
     total_bytes: u64,
 }
 
 /// One product in the report.
 #[derive(Debug, Serialize)]
-struct TaskReport<'a> {
+struct ProductReport<'a> {
     name: &'a str,
     precision: Precision,
     bytes: u64,
@@ -60,10 +60,10 @@ pub fn handle(args: &InfoArgs) -> anyhow::Result<()> {
         later_stages: &m.later_stages,
         routing_stage: &m.routing_stage,
         routing_dim: m.routing_dim,
-        tasks: m
-            .tasks
+        products: m
+            .products
             .iter()
-            .map(|t| TaskReport {
+            .map(|t| ProductReport {
                 name: &t.name,
                 precision: t.precision,
                 bytes: t.bytes,
@@ -122,9 +122,9 @@ fn write_text(out: &mut impl Write, r: &InfoReport<'_>) -> std::io::Result<()> {
         "  routing     pooled {} ({} dims)",
         r.routing_stage, r.routing_dim
     )?;
-    writeln!(out, "  products    {}", r.tasks.len())?;
+    writeln!(out, "  products    {}", r.products.len())?;
     let width = r
-        .tasks
+        .products
         .iter()
         .map(|t| t.name.len())
         .max()
@@ -135,7 +135,7 @@ fn write_text(out: &mut impl Write, r: &InfoReport<'_>) -> std::io::Result<()> {
         "    {:<width$}  precision  {:>10}  {:>10}  {:>10}",
         "name", "bytes", "threshold", "radius"
     )?;
-    for t in &r.tasks {
+    for t in &r.products {
         let precision = match t.precision {
             Precision::Fp32 => "fp32",
             Precision::Int8 => "int8",

@@ -6,13 +6,12 @@
 //! place when the run ends, so `--out` never holds a half-written run.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use adapts_runtime::bundle::Bundle;
 use adapts_runtime::fsutil;
-use adapts_runtime::heatmap::write_overlay;
+use adapts_runtime::heatmap::{self, write_overlay};
 use adapts_runtime::pipeline::{Inference, Latency, Pipeline, Verdict};
 use adapts_runtime::source::SourceSpec;
 use adapts_runtime::{ort_runtime, Error, SessionConfig};
@@ -172,10 +171,10 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
     let bundle = Bundle::open(&args.bundle)?;
     let manifest = bundle.manifest();
     if let Some(name) = &args.product {
-        if manifest.task_index(name).is_none() {
+        if manifest.product_index(name).is_none() {
             return Err(Error::UnknownProduct {
                 name: name.clone(),
-                known: manifest.tasks.iter().map(|t| t.name.clone()).collect(),
+                known: manifest.products.iter().map(|t| t.name.clone()).collect(),
             }
             .into());
         }
@@ -195,7 +194,7 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
         manifest.trunk.id,
         manifest.preset,
         manifest
-            .tasks
+            .products
             .iter()
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
@@ -207,12 +206,8 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the heatmap directory {}", dir.display()))?;
     }
 
-    let tmp = fsutil::temp_path(&args.out)?;
-    if let Some(parent) = tmp.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let file = fsutil::AtomicFile::create(&args.out)
+        .with_context(|| format!("cannot create the results {}", args.out.display()))?;
     let mut results = BufWriter::new(file);
     let mut summary = Summary::default();
 
@@ -223,7 +218,7 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
                     let result = pipeline.infer(&frame.image, args.product.as_deref());
                     let heatmap = match (&args.heatmaps, &result.map) {
                         (Some(dir), Some(map)) if result.verdict == Verdict::Fail => {
-                            let path = dir.join(heatmap_name(&frame.id));
+                            let path = dir.join(heatmap::file_name(&frame.id));
                             match write_overlay(&path, &frame.image, map, result.threshold) {
                                 Ok(()) => Some(path.display().to_string()),
                                 Err(err) => {
@@ -266,45 +261,13 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
             results.write_all(b"\n")?;
             results.flush()?;
         }
-        let file = results.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &args.out)?;
-        if let Some(dir) = args.out.parent() {
-            fsutil::sync_dir(if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            });
-        }
+        results.into_inner().map_err(|e| e.into_error())?.commit()?;
         Ok(())
     })();
     if let Err(err) = outcome {
-        let _ = std::fs::remove_file(&tmp);
+        // The results file is left as it was: the abandoned temp file removes itself.
         return Err(err.context(format!("cannot write the results {}", args.out.display())));
     }
     summary.print(&args.out);
     Ok(())
-}
-
-/// Heatmap file name for a frame id: `/` becomes `__`, and `.png` is appended unless the id
-/// already ends with it (`good/000.png` -> `good__000.png`, `a/b.jpg` -> `a__b.jpg.png`).
-fn heatmap_name(id: &str) -> String {
-    let flat = id.replace(['/', '\\'], "__");
-    if flat.to_ascii_lowercase().ends_with(".png") {
-        flat
-    } else {
-        format!("{flat}.png")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn heatmap_names_are_flat() {
-        assert_eq!(heatmap_name("good/000.png"), "good__000.png");
-        assert_eq!(heatmap_name("a/b/c.JPG"), "a__b__c.JPG.png");
-        assert_eq!(heatmap_name("x.PNG"), "x.PNG");
-    }
 }

@@ -19,7 +19,7 @@ fn boxed(runner: FakeRunner) -> BoxedRunner {
     Box::new(runner)
 }
 
-/// A pipeline whose graphs are fakes named `trunk`, `<stage>`, `head` and `<task>/<stage>`.
+/// A pipeline whose graphs are fakes named `trunk`, `<stage>`, `head` and `<product>/<stage>`.
 fn pipeline(script: &Script, manifest: Manifest) -> Pipeline {
     let graphs = Graphs {
         trunk: boxed(script.runner("trunk")),
@@ -30,7 +30,7 @@ fn pipeline(script: &Script, manifest: Manifest) -> Pipeline {
             .collect(),
         head: boxed(script.runner("head")),
         adapters: manifest
-            .tasks
+            .products
             .iter()
             .map(|t| {
                 manifest
@@ -79,8 +79,8 @@ fn teacher_calls(m: &Manifest, pooled: &[f32]) -> (Vec<Call>, Teacher) {
     (calls, Teacher { t2, t3 })
 }
 
-/// Student path and head for `task`: A2(t2) -> layer3 -> A3 -> head(t2, s2, t3, s3) -> score.
-fn student_calls(task: &str, teacher: &Teacher, score: f32) -> Vec<Call> {
+/// Student path and head for `product`: A2(t2) -> layer3 -> A3 -> head(t2, s2, t3, s3) -> score.
+fn student_calls(product: &str, teacher: &Teacher, score: f32) -> Vec<Call> {
     let s2 = fill(&[1, 2, 2, 2], 3.0);
     let stage3 = fill(&[1, 3, 1, 1], 4.0);
     let s3 = fill(&[1, 3, 1, 1], 5.0);
@@ -88,7 +88,7 @@ fn student_calls(task: &str, teacher: &Teacher, score: f32) -> Vec<Call> {
         Tensor::new(vec![1, 1, 8, 8], (0..64).map(|i| i as f32 / 64.0).collect()).expect("map");
     vec![
         Call::new(
-            &format!("{task}/layer2"),
+            &format!("{product}/layer2"),
             &[("x", &teacher.t2)],
             &[("y", &s2)],
         ),
@@ -97,7 +97,11 @@ fn student_calls(task: &str, teacher: &Teacher, score: f32) -> Vec<Call> {
             &[("x", &s2)],
             &[("y", &stage3), ("pooled", &vector(&[0.0; 3]))],
         ),
-        Call::new(&format!("{task}/layer3"), &[("x", &stage3)], &[("y", &s3)]),
+        Call::new(
+            &format!("{product}/layer3"),
+            &[("x", &stage3)],
+            &[("y", &s3)],
+        ),
         Call::new(
             "head",
             &[
@@ -264,7 +268,7 @@ fn single_stage_bundle_routes_from_the_trunk_and_skips_routing_only_stages() {
         graph: "stages/layer3.onnx".into(),
         adapted: false,
     }];
-    for t in &mut m.tasks {
+    for t in &mut m.products {
         t.adapters.truncate(1);
     }
     m.files
@@ -322,7 +326,7 @@ fn graphs_must_match_the_manifest() {
             boxed(script.runner("bottle/layer3")),
         ]],
     };
-    let err = Pipeline::new(m, graphs).expect_err("one task's adapters missing");
+    let err = Pipeline::new(m, graphs).expect_err("one product's adapters missing");
     assert!(err.to_string().contains("2"), "{err}");
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use adapts_runtime::bundle::{
-    BundleWriter, Manifest, Precision, ScoreStats, StageInfo, Task, TrunkInfo,
+    BundleWriter, Manifest, Precision, Product, ScoreStats, StageInfo, TrunkInfo,
 };
 use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::{Normalization, Preprocess};
@@ -38,8 +38,8 @@ fn prototype(colour: Rgb<u8>) -> Vec<f32> {
         .collect()
 }
 
-fn task(name: &str, colour: Rgb<u8>) -> Task {
-    Task {
+fn product(name: &str, colour: Rgb<u8>) -> Product {
+    Product {
         name: name.into(),
         prototype: prototype(colour),
         routing_radius: 0.5,
@@ -53,7 +53,7 @@ fn task(name: &str, colour: Rgb<u8>) -> Task {
             max: 0.2,
         },
         precision: Precision::Int8,
-        adapters: vec![format!("tasks/{name}/layer2.onnx")],
+        adapters: vec![format!("products/{name}/layer2.onnx")],
         bytes: 145,
     }
 }
@@ -63,8 +63,8 @@ fn write_bundle(dir: &Path, head: &str) -> anyhow::Result<Manifest> {
     let mut writer = BundleWriter::create(dir)?;
     writer.add_file("trunk.onnx", &graph("trunk.onnx")?)?;
     writer.add_file("head.onnx", &graph(head)?)?;
-    writer.add_file("tasks/red/layer2.onnx", &graph("adapter_identity.onnx")?)?;
-    writer.add_file("tasks/blue/layer2.onnx", &graph("adapter_shift.onnx")?)?;
+    writer.add_file("products/red/layer2.onnx", &graph("adapter_identity.onnx")?)?;
+    writer.add_file("products/blue/layer2.onnx", &graph("adapter_shift.onnx")?)?;
     let manifest = Manifest {
         tool_version: "fixture".into(),
         trunk: TrunkInfo {
@@ -85,7 +85,7 @@ fn write_bundle(dir: &Path, head: &str) -> anyhow::Result<Manifest> {
         head_graph: "head.onnx".into(),
         routing_stage: "layer2".into(),
         routing_dim: 3,
-        tasks: vec![task("red", RED), task("blue", BLUE)],
+        products: vec![product("red", RED), product("blue", BLUE)],
         files: vec![],
     };
     Ok(writer.finish(manifest)?)
@@ -315,11 +315,11 @@ fn info_reports_products_and_footprint() -> anyhow::Result<()> {
     let report: Value = serde_json::from_slice(&o.stdout)?;
     assert_eq!(report["trunk"]["id"], "tiny");
     assert_eq!(report["preset"], "S");
-    assert_eq!(report["tasks"][0]["name"], "red");
-    assert_eq!(report["tasks"][1]["name"], "blue");
-    assert_eq!(report["tasks"][1]["precision"], "int8");
-    assert_eq!(report["tasks"][1]["bytes"], 145);
-    assert_eq!(report["tasks"][1]["threshold"], 0.5);
+    assert_eq!(report["products"][0]["name"], "red");
+    assert_eq!(report["products"][1]["name"], "blue");
+    assert_eq!(report["products"][1]["precision"], "int8");
+    assert_eq!(report["products"][1]["bytes"], 145);
+    assert_eq!(report["products"][1]["threshold"], 0.5);
     assert!(report["total_bytes"].as_u64().is_some_and(|b| b > 500));
 
     let o = runtime()

@@ -139,13 +139,10 @@ fn missing_model_file_is_named() {
 
 #[test]
 fn corrupt_model_file_is_a_load_error() -> anyhow::Result<()> {
-    let path = std::env::temp_dir().join(format!(
-        "adapts-runtime-corrupt-{}.onnx",
-        std::process::id()
-    ));
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("corrupt.onnx");
     std::fs::write(&path, b"this is not an onnx model")?;
     let result = OrtSession::load(&path, &SessionConfig::default());
-    std::fs::remove_file(&path)?;
     let err = result.expect_err("corrupt model");
     assert!(matches!(err, Error::ModelLoad { .. }), "{err:?}");
     Ok(())

@@ -3,6 +3,7 @@
 //! These need `vendor/onnxruntime/libonnxruntime.so` (run `scripts/setup.sh`) or
 //! `ORT_DYLIB_PATH`; without the library they fail with the runtime's own message saying so.
 
+mod bundle_v1;
 mod cli_probe;
 mod cli_run;
 mod engine_ort;

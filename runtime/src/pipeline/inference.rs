@@ -1,0 +1,133 @@
+//! What the pipeline answers for one frame: the verdict, why it failed, the scores behind
+//! it and the time each step took.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::tensor::Tensor;
+
+/// The decision for one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// The part is good.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// The part is rejected: anomalous, unknown, or the frame could not be judged.
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        })
+    }
+}
+
+/// Why a frame is FAIL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The score is above the product's threshold.
+    Anomaly,
+    /// The routing distance is beyond the nearest product's radius.
+    UnknownProduct,
+    /// The frame could not be judged; the message says why.
+    Error(String),
+}
+
+impl Reason {
+    /// Stable code for results files: `anomaly`, `unknown_product` or `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Anomaly => "anomaly",
+            Reason::UnknownProduct => "unknown_product",
+            Reason::Error(_) => "error",
+        }
+    }
+
+    /// The error message, for [`Reason::Error`].
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Reason::Error(message) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// Wall-clock time spent in each step of one frame, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Resize and normalise.
+    pub preprocess_ms: f64,
+    /// Trunk and later stages on the teacher path.
+    pub trunk_ms: f64,
+    /// Nearest-prototype routing.
+    pub route_ms: f64,
+    /// Student path: the product's adapters and the later stages between them.
+    pub adapters_ms: f64,
+    /// Head: distance maps, upsampling, score.
+    pub head_ms: f64,
+    /// The whole frame.
+    pub total_ms: f64,
+}
+
+/// The result of one frame. Values that were not computed (e.g. the score of an unknown
+/// product) are NaN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inference {
+    /// The product the frame was judged as (routed or named by the caller); `None` when
+    /// unknown or when the frame failed before routing.
+    pub product: Option<String>,
+    /// The nearest product by routing, also when it is too far to count (`unknown_product`);
+    /// `None` when routing was skipped (product named by the caller) or did not run.
+    pub nearest: Option<String>,
+    /// Squared L2 distance of the routing vector to the product's (or nearest) prototype.
+    pub distance: f32,
+    /// That product's routing radius.
+    pub routing_radius: f32,
+    /// Image anomaly score (maximum of the map).
+    pub score: f32,
+    /// The product's score threshold.
+    pub threshold: f32,
+    /// `score / threshold`: 1.0 is the decision boundary, the same across products.
+    pub ratio: f32,
+    /// PASS or FAIL.
+    pub verdict: Verdict,
+    /// Why the verdict is FAIL; `None` for PASS.
+    pub reason: Option<Reason>,
+    /// The anomaly map at the input resolution, `[S, S]`, when the head ran.
+    pub map: Option<Tensor>,
+    /// Time per step.
+    pub latency: Latency,
+}
+
+impl Inference {
+    /// A FAIL result with reason `error`, for a frame that could not be judged at all (e.g.
+    /// an unreadable image).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            reason: Some(Reason::Error(message.into())),
+            ..Self::pending()
+        }
+    }
+
+    /// FAIL with nothing computed yet: what a frame is until it is proven good.
+    pub(super) fn pending() -> Self {
+        Self {
+            product: None,
+            nearest: None,
+            distance: f32::NAN,
+            routing_radius: f32::NAN,
+            score: f32::NAN,
+            threshold: f32::NAN,
+            ratio: f32::NAN,
+            verdict: Verdict::Fail,
+            reason: None,
+            map: None,
+            latency: Latency::default(),
+        }
+    }
+}
