@@ -16,7 +16,7 @@ setup:
 DEMO ?= out/demo
 DATA ?=
 CATEGORIES ?= fabric,washer,wood
-EPOCHS ?= 30
+EPOCHS ?= 10
 RUNTIME := target/release/adapts-runtime
 DEMO_DATA := $(if $(DATA),$(DATA),$(DEMO)/data)
 comma := ,
@@ -39,19 +39,22 @@ demo: setup
 		--dump-scores $(DEMO)/scores.csv
 
 # The paper's tables in one command: WRN50-2 at 224 px, presets S/M/L, single / multi-class /
-# continual, on MVTec AD (or LAYOUT=visa|mvtec3d|folder|mtd):
+# continual, on MVTec AD (or LAYOUT=visa|mvtec3d|folder|mtd), with the paper's recipe
+# (RECIPE=local for this project's default recipe under the same protocol):
 #   make paper DATA=/path/to/mvtec_anomaly_detection WEIGHTS=/path/to/wide_resnet50_2.pth
 LAYOUT ?= mvtec
 PRESETS ?= s,m,l
 PAPER_EPOCHS ?= 10
 PAPER_OUT ?= out/paper
+RECIPE ?= paper
 WEIGHTS ?=
 paper:
-	@test -n "$(DATA)" -a -n "$(WEIGHTS)" || { echo "usage: make paper DATA=DIR WEIGHTS=wide_resnet50_2.pth [LAYOUT=mvtec] [PRESETS=s,m,l] [PAPER_EPOCHS=10] [PAPER_OUT=out/paper]"; exit 2; }
+	@test -n "$(DATA)" -a -n "$(WEIGHTS)" || { echo "usage: make paper DATA=DIR WEIGHTS=wide_resnet50_2.pth [LAYOUT=mvtec] [PRESETS=s,m,l] [RECIPE=paper|local] [PAPER_EPOCHS=10] [PAPER_OUT=out/paper]"; exit 2; }
 	ADAPTS_SETUP_VENV=0 scripts/setup.sh
 	$(CARGO) build --release -p adapts-builder
 	$(BUILDER) paper --data $(DATA) --layout $(LAYOUT) --trunk wrn50-2 --weights $(WEIGHTS) \
-		--presets $(PRESETS) --epochs $(PAPER_EPOCHS) --image-size 224 --out $(PAPER_OUT)
+		--presets $(PRESETS) --recipe $(RECIPE) --epochs $(PAPER_EPOCHS) --image-size 224 \
+		--out $(PAPER_OUT)
 
 # Tests need the weights and libonnxruntime, not the Python benchmark baseline. The README
 # check then runs every command in the README's shell blocks with the binaries just built.

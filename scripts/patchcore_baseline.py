@@ -38,10 +38,11 @@ Coreset
     the features to 128 dims (a dense Gaussian matrix, entries N(0, 1/128), drawn with
     numpy.random.default_rng(--seed), which also draws the start point); the chosen points keep
     their full 152-d vectors. The selection is exact greedy (the same points as the textbook
-    loop, ties aside), computed lazily for speed: distances to the selected set only decrease,
-    so the farthest point is searched among the few thousand points with the largest distances
-    at the last full update, and the whole bank is updated in one matrix product only when none
-    of those can be the farthest any more. `--coreset 1.0` keeps the whole bank.
+    loop, up to near-ties within float32 rounding), computed lazily for speed: distances to the
+    selected set only decrease, so stale ones are upper bounds; the farthest point is searched
+    among a few thousand points kept exact, and other points are brought up to date (in blocks,
+    by matrix products, largest bound first) only when one of them could be the farthest.
+    `--coreset 1.0` keeps the whole bank.
 
 Scoring
     Each test patch's anomaly score is its Euclidean distance to the nearest coreset point
@@ -283,7 +284,7 @@ def projection(features, dim, seed):
 def greedy_coreset(features, k, dim, seed, top=4096, block=16384):
     """Indices of k points chosen by exact k-center greedy on a seeded random projection.
 
-    Same choices as greedy_coreset_plain (ties aside) at a fraction of its cost. Distances to
+    Same choices as greedy_coreset_plain (up to near-ties) at a fraction of its cost. Distances to
     the selected set only decrease, so a stale distance is an upper bound. Each point keeps one
     (`bound`) with the number of centres it accounts for (`seen`). The farthest point is looked
     for among `top` points kept exact against every new centre; once the best of them falls
@@ -312,7 +313,9 @@ def greedy_coreset(features, k, dim, seed, top=4096, block=16384):
         if count == k:
             break
         if len(top_idx):
-            np.minimum(top_d, sq_dist_to(x[top_idx], sq[top_idx], x[cur], sq[cur]), out=top_d)
+            # A single-threaded product: small BLAS calls lose time to thread hand-offs.
+            d = top_sq - 2.0 * np.einsum("ij,j->i", top_x, x[cur]) + sq[cur]
+            np.minimum(top_d, np.maximum(d, 0.0), out=top_d)
             top_d[top_idx == cur] = 0.0
             j = int(np.argmax(top_d))
         if not len(top_idx) or top_d[j] < outside:
@@ -352,6 +355,8 @@ def greedy_coreset(features, k, dim, seed, top=4096, block=16384):
                           bound[order[done]] if done < n else -np.inf)
             outside = np.float32(outside)
             top_d = bound[top_idx].copy()
+            top_x = x[top_idx]
+            top_sq = sq[top_idx]
             j = int(np.argmax(top_d))
         cur = int(top_idx[j])
         now = time.time()

@@ -17,7 +17,7 @@ use crate::eval::continual::{ContinualReport, WeightLedger};
 use crate::eval::{single_class, EvalConfig, EvalReport, Evaluation, HeatmapConfig, Setting};
 use crate::model::TrunkKind;
 use crate::train::job::{self, TrainJob, WeightsSource};
-use crate::train::plan::{Plan, Preset};
+use crate::train::plan::{Plan, Preset, Recipe};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 use adapts_runtime::fsutil::write_atomic;
@@ -39,6 +39,8 @@ pub struct PaperRun {
     pub normalization: Normalization,
     /// Presets to run, in order; each writes to `out/s/`, `out/m/` or `out/l/`.
     pub presets: Vec<Preset>,
+    /// Training and scoring recipe (`Recipe::Paper` reproduces the paper's tables).
+    pub recipe: Recipe,
     /// Output directory: one folder per preset and `summary.md`.
     pub out: PathBuf,
     /// Square network input side, pixels (a positive multiple of 32).
@@ -101,7 +103,7 @@ pub fn run(run: &PaperRun, log: &dyn Fn(&str)) -> Result<Vec<PresetResult>> {
     for &preset in &run.presets {
         let dir = run.out.join(preset_name(preset));
         let bundle_dir = dir.join("bundle");
-        let plan = Plan::resolve(&arch, preset, None, None)?;
+        let plan = Plan::resolve(&arch, preset, None, None, run.recipe)?;
         let mut ledger = WeightLedger::default();
         let mut steps = Vec::new();
         let mut train_seconds = 0.0;

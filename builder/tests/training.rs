@@ -262,3 +262,90 @@ fn youden_threshold_separates_and_falls_back_to_the_normal_maximum() {
     // Nothing separates: no normal image may be flagged.
     assert_eq!(youden_threshold(&[0.5, 0.9], &[0.1, 0.2]), 0.9);
 }
+
+#[test]
+fn normal_quantiles_match_published_values() {
+    use adapts_builder::train::calibrate::{normal_cdf, normal_quantile};
+    // Standard normal table values.
+    for (p, z) in [
+        (0.5, 0.0),
+        (0.9, 1.281_551_6),
+        (0.99, 2.326_347_9),
+        (0.999, 3.090_232_3),
+    ] {
+        assert!(
+            (normal_quantile(p) - z).abs() < 1e-6,
+            "{p}: {}",
+            normal_quantile(p)
+        );
+        assert!((normal_cdf(z) - p).abs() < 2e-7, "{z}: {}", normal_cdf(z));
+    }
+    assert!((normal_cdf(-1.959_964) - 0.025).abs() < 2e-7);
+}
+
+#[test]
+fn binomial_upper_bounds_match_scipy() {
+    use adapts_builder::train::calibrate::binomial_upper_bound;
+    // scipy.stats.beta.ppf(0.95, k + 1, n - k): the Clopper-Pearson one-sided bound.
+    for (k, n, want) in [
+        (0, 114, 0.025_936_082_013_628_44),
+        (2, 114, 0.054_194_876_584_268_34),
+        (0, 12, 0.220_922_191_945_555_85),
+        (5, 20, 0.455_582_404_001_748_9),
+        (1, 3, 0.864_649_637_828_416_1),
+        (0, 1, 0.95),
+    ] {
+        let got = binomial_upper_bound(k, n, 0.05);
+        assert!(
+            (got - want).abs() < 1e-9,
+            "k {k} n {n}: {got} against {want}"
+        );
+    }
+    assert_eq!(binomial_upper_bound(3, 3, 0.05), 1.0);
+    assert_eq!(binomial_upper_bound(0, 0, 0.05), 1.0);
+}
+
+#[test]
+fn false_reject_rule_sets_mean_plus_z_std_with_its_margin_and_floor() {
+    use adapts_builder::train::calibrate::{ExpectedRates, ThresholdRule};
+    // Normals 1..=9: mean 5, population std sqrt(20/3); z(0.99) = 2.3263.
+    let normal: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let std = (20.0f64 / 3.0).sqrt();
+    let rule: ThresholdRule = "frr:0.01:0".parse().unwrap();
+    let t = rule.threshold(&normal, &[]);
+    assert!(
+        (f64::from(t) - (5.0 + 2.326_347_9 * std)).abs() < 1e-4,
+        "{t}"
+    );
+    // The default margin is 5 %; with too few images for the quantile, the rule never goes
+    // below the largest normal.
+    let with_margin = ThresholdRule::default().threshold(&normal, &[]);
+    assert!((with_margin / t - 1.05).abs() < 1e-6);
+    let few: ThresholdRule = "frr:0.05:0".parse().unwrap();
+    let s5 = 5.0 + 1.644_853_6 * std;
+    assert!((f64::from(few.threshold(&normal, &[])) - s5.max(9.0)).abs() < 1e-4);
+    // With enough images, the interpolated quantile: 200 normals 1..=200, 99 % -> 198.01.
+    let many: Vec<f32> = (1..=200).map(|v| v as f32).collect();
+    let q = "frr:0.01:0"
+        .parse::<ThresholdRule>()
+        .unwrap()
+        .threshold(&many, &[]);
+    assert!((q - 198.01).abs() < 1e-3, "{q}");
+    let loose: ThresholdRule = "frr:0.4:0".parse().unwrap();
+    // 9 images x 0.4 >= 1: the 60 % quantile of 1..=9 is 5.8.
+    assert!((loose.threshold(&normal, &[]) - 5.8).abs() < 1e-5);
+    // Expected rates at that threshold; none of the nine normals is above it.
+    let r = ExpectedRates::of(t, &normal, &[2.0, 20.0, 30.0, t]);
+    let bound = adapts_builder::train::calibrate::binomial_upper_bound(0, 9, 0.05);
+    assert!((r.false_reject_upper - bound).abs() < 1e-12, "{r:?}");
+    assert_eq!(r.false_reject_validation, 0.0);
+    assert_eq!(r.escape_synthetic, 0.5);
+    // Parsing names what is wrong.
+    assert_eq!(
+        "YOUDEN".parse::<ThresholdRule>().unwrap(),
+        ThresholdRule::Youden
+    );
+    for bad in ["frr", "frr:x", "frr:0.7", "frr:0.01:-1", "max"] {
+        assert!(bad.parse::<ThresholdRule>().is_err(), "{bad}");
+    }
+}

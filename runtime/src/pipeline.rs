@@ -35,6 +35,7 @@ use image::RgbImage;
 use crate::bundle::manifest::{
     head_inputs, FEATURES_IN as X, FEATURES_OUT as Y, IMAGE, MAP, POOLED, SCORE,
 };
+use crate::bundle::manifest::{LocalScoring, Scoring, FEATURES};
 use crate::bundle::{Bundle, Manifest};
 use crate::engine::{GraphRunner, OrtSession, SessionConfig};
 use crate::error::{Error, Result};
@@ -55,9 +56,12 @@ pub struct Graphs {
     pub trunk: BoxedRunner,
     /// One runner per later stage, in `Manifest::later_stages` order.
     pub later_stages: Vec<BoxedRunner>,
+    /// The features graph (local scoring only).
+    pub features: Option<BoxedRunner>,
     /// The head graph.
     pub head: BoxedRunner,
-    /// Per product (in `Manifest::products` order), one adapter runner per adapted stage.
+    /// Per product (in `Manifest::products` order), its graphs: one adapter runner per adapted
+    /// stage (distance scoring) or its map graph (local scoring).
     pub adapters: Vec<Vec<BoxedRunner>>,
 }
 
@@ -118,18 +122,29 @@ impl Pipeline {
             .map(|s| load(&s.graph, &[X], &[Y, POOLED]))
             .collect::<Result<Vec<_>>>()?;
         let head_names = head_input_names(m.adapted.len());
-        let head_inputs: Vec<&str> = head_names
-            .iter()
-            .flat_map(|(t, s)| [t.as_str(), s.as_str()])
-            .collect();
-        let head = load(&m.head_graph, &head_inputs, &[MAP, SCORE])?;
+        let (features, head, product_io) = match &m.scoring {
+            Scoring::Distance => {
+                let head_inputs: Vec<&str> = head_names
+                    .iter()
+                    .flat_map(|(t, s)| [t.as_str(), s.as_str()])
+                    .collect();
+                let head = load(&m.head_graph, &head_inputs, &[MAP, SCORE])?;
+                (None, head, (X, Y))
+            }
+            Scoring::Local(local) => {
+                let taps: Vec<&str> = head_names.iter().map(|(t, _)| t.as_str()).collect();
+                let features = load(&local.features_graph, &taps, &[FEATURES, POOLED])?;
+                let head = load(&m.head_graph, &[X], &[MAP, SCORE])?;
+                (Some(features), head, (X, MAP))
+            }
+        };
         let adapters = m
             .products
             .iter()
             .map(|t| {
                 t.adapters
                     .iter()
-                    .map(|a| load(a, &[X], &[Y]))
+                    .map(|a| load(a, &[product_io.0], &[product_io.1]))
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -139,13 +154,16 @@ impl Pipeline {
             m.trunk.id,
             m.preset,
             m.products.len(),
-            2 + m.later_stages.len() + m.products.len() * m.adapted.len()
+            2 + usize::from(features.is_some())
+                + m.later_stages.len()
+                + m.products.iter().map(|p| p.adapters.len()).sum::<usize>()
         );
         Self::new(
             m.clone(),
             Graphs {
                 trunk,
                 later_stages,
+                features,
                 head,
                 adapters,
             },
@@ -178,13 +196,21 @@ impl Pipeline {
             .products
             .iter()
             .zip(&graphs.adapters)
-            .find(|(_, r)| r.len() != manifest.adapted.len())
+            .find(|(p, r)| r.len() != p.adapters.len())
         {
             return Err(mismatch(format!(
-                "product `{}` has {} adapter runners for {} adapted stages",
+                "product `{}` has {} runners for {} graphs",
                 product.name,
                 runners.len(),
-                manifest.adapted.len()
+                product.adapters.len()
+            )));
+        }
+        let local = matches!(manifest.scoring, Scoring::Local(_));
+        if graphs.features.is_some() != local {
+            return Err(mismatch(format!(
+                "a features runner is {} for {} scoring",
+                if local { "missing" } else { "given" },
+                if local { "local" } else { "distance" }
             )));
         }
         let router = Router::new(&manifest.products)?;
@@ -295,7 +321,19 @@ impl Pipeline {
             }
             current = Some(y);
         }
-        let routing_graph = m.later_stages.last().map_or(&m.trunk_graph, |s| &s.graph);
+        // Local scoring: the features graph stacks the tapped features and gives the routing
+        // vector.
+        let (features, pooled, routing_graph) = match &m.scoring {
+            Scoring::Distance => {
+                let graph = m.later_stages.last().map_or(&m.trunk_graph, |s| &s.graph);
+                (None, pooled, graph)
+            }
+            Scoring::Local(local) => {
+                let (features, pooled) =
+                    local_features(&mut self.graphs, &self.head_inputs, local, &teacher)?;
+                (Some(features), Some(pooled), &local.features_graph)
+            }
+        };
         let pooled = pooled.ok_or_else(|| Error::GraphContract {
             graph: routing_graph.clone(),
             reason: format!("no `{POOLED}` output"),
@@ -332,46 +370,16 @@ impl Pipeline {
             }
         };
         let product = &m.products[index];
+        let threshold = product.threshold;
         out.product = Some(product.name.clone());
         out.routing_radius = product.routing_radius;
-        out.threshold = product.threshold;
+        out.threshold = threshold;
         out.latency.route_ms = ms(step.elapsed());
 
-        // Student path: the product's adapters, through the shared later stages.
-        let step = Instant::now();
-        let adapters = &mut self.graphs.adapters[index];
-        let mut student = Vec::with_capacity(m.adapted.len());
-        let mut s = run_adapter(&mut *adapters[0], &teacher[0], product, 0, m)?;
-        student.push(s.clone());
-        // Later stages past the last adapted one only serve routing: the head never sees them.
-        let needed = m
-            .later_stages
-            .iter()
-            .rposition(|s| s.adapted)
-            .map_or(0, |p| p + 1);
-        for (k, stage) in m.later_stages.iter().enumerate().take(needed) {
-            let mut outputs = self.graphs.later_stages[k].run(&[(X, &s)])?;
-            s = take(&mut outputs, Y, &stage.graph)?;
-            if stage.adapted {
-                let i = student.len();
-                s = run_adapter(&mut *adapters[i], &s, product, i, m)?;
-                student.push(s.clone());
-            }
-        }
-        out.latency.adapters_ms = ms(step.elapsed());
-
-        // Head: teacher vs student of every adapted stage -> map, score.
-        let step = Instant::now();
-        let mut inputs: Vec<(&str, &Tensor)> = Vec::with_capacity(2 * teacher.len());
-        for ((t_name, s_name), (t, s)) in self.head_inputs.iter().zip(teacher.iter().zip(&student))
-        {
-            inputs.push((t_name, t));
-            inputs.push((s_name, s));
-        }
-        let mut outputs = self.graphs.head.run(&inputs)?;
-        let map = take(&mut outputs, MAP, &m.head_graph)?;
-        let score = take(&mut outputs, SCORE, &m.head_graph)?;
-        out.latency.head_ms = ms(step.elapsed());
+        let (map, score) = match features {
+            None => distance_head(&mut self.graphs, m, &self.head_inputs, index, &teacher, out)?,
+            Some(features) => local_head(&mut self.graphs, m, index, &features, out)?,
+        };
         if score.numel() != 1 {
             return Err(Error::GraphContract {
                 graph: m.head_graph.clone(),
@@ -387,14 +395,118 @@ impl Pipeline {
             });
         }
         out.score = score;
-        out.ratio = score / product.threshold;
-        if score > product.threshold {
+        out.ratio = score / threshold;
+        if score > threshold {
             out.reason = Some(Reason::Anomaly);
         } else {
             out.verdict = Verdict::Pass;
         }
         Ok(())
     }
+}
+
+/// Local scoring's features graph on the tapped teacher features: `(features, pooled)`.
+fn local_features(
+    graphs: &mut Graphs,
+    head_inputs: &[(String, String)],
+    local: &LocalScoring,
+    teacher: &[Tensor],
+) -> Result<(Tensor, Tensor)> {
+    let inputs: Vec<(&str, &Tensor)> = head_inputs
+        .iter()
+        .zip(teacher)
+        .map(|((t, _), x)| (t.as_str(), x))
+        .collect();
+    let runner = graphs
+        .features
+        .as_mut()
+        .ok_or_else(|| Error::GraphContract {
+            graph: local.features_graph.clone(),
+            reason: "the features graph is not loaded".into(),
+        })?;
+    let mut outputs = runner.run(&inputs)?;
+    let features = take(&mut outputs, FEATURES, &local.features_graph)?;
+    expect_stage_shape(&features, &local.features, &local.features_graph)?;
+    let pooled = take(&mut outputs, POOLED, &local.features_graph)?;
+    Ok((features, pooled))
+}
+
+/// Distance scoring: product `index`'s student path through the shared later stages, then
+/// the head on teacher and student features. Returns the head's `(map, score)`.
+fn distance_head(
+    graphs: &mut Graphs,
+    m: &Manifest,
+    head_inputs: &[(String, String)],
+    index: usize,
+    teacher: &[Tensor],
+    out: &mut Inference,
+) -> Result<(Tensor, Tensor)> {
+    let product = &m.products[index];
+    let step = Instant::now();
+    let mut student = Vec::with_capacity(m.adapted.len());
+    let mut s = run_adapter(&mut *graphs.adapters[index][0], &teacher[0], product, 0, m)?;
+    student.push(s.clone());
+    // Later stages past the last adapted one only serve routing: the head never sees them.
+    let needed = m
+        .later_stages
+        .iter()
+        .rposition(|s| s.adapted)
+        .map_or(0, |p| p + 1);
+    for (k, stage) in m.later_stages.iter().enumerate().take(needed) {
+        let mut outputs = graphs.later_stages[k].run(&[(X, &s)])?;
+        s = take(&mut outputs, Y, &stage.graph)?;
+        if stage.adapted {
+            let i = student.len();
+            s = run_adapter(&mut *graphs.adapters[index][i], &s, product, i, m)?;
+            student.push(s.clone());
+        }
+    }
+    out.latency.adapters_ms = ms(step.elapsed());
+
+    // Head: teacher vs student of every adapted stage -> map, score.
+    let step = Instant::now();
+    let mut inputs: Vec<(&str, &Tensor)> = Vec::with_capacity(2 * teacher.len());
+    for ((t_name, s_name), (t, s)) in head_inputs.iter().zip(teacher.iter().zip(&student)) {
+        inputs.push((t_name, t));
+        inputs.push((s_name, s));
+    }
+    let mut outputs = graphs.head.run(&inputs)?;
+    let map = take(&mut outputs, MAP, &m.head_graph)?;
+    let score = take(&mut outputs, SCORE, &m.head_graph)?;
+    out.latency.head_ms = ms(step.elapsed());
+    Ok((map, score))
+}
+
+/// Local scoring: product `index`'s map graph on the local features, then the head.
+/// Returns the head's `(map, score)`.
+fn local_head(
+    graphs: &mut Graphs,
+    m: &Manifest,
+    index: usize,
+    features: &Tensor,
+    out: &mut Inference,
+) -> Result<(Tensor, Tensor)> {
+    let graph = &m.products[index].adapters[0];
+    let step = Instant::now();
+    let mut outputs = graphs.adapters[index][0].run(&[(X, features)])?;
+    let small = take(&mut outputs, MAP, graph)?;
+    let (h, w) = (features.shape[2], features.shape[3]);
+    if small.shape != [1, 1, h, w] {
+        return Err(Error::GraphContract {
+            graph: graph.clone(),
+            reason: format!(
+                "`{MAP}` has shape {:?}, expected [1, 1, {h}, {w}]",
+                small.shape
+            ),
+        });
+    }
+    out.latency.adapters_ms = ms(step.elapsed());
+    let step = Instant::now();
+    let mut outputs = graphs.head.run(&[(X, &small)])?;
+    let map = take(&mut outputs, MAP, &m.head_graph)?;
+    let score = take(&mut outputs, SCORE, &m.head_graph)?;
+    out.latency.head_ms = ms(step.elapsed());
+    Ok((map, score))
 }
 
 /// Runs adapter `index` of `product` on `x` and checks its output shape.

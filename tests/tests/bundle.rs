@@ -9,15 +9,15 @@ use std::sync::OnceLock;
 
 use adapts_builder::data::synth::{generate, SynthConfig};
 use adapts_builder::data::{self, Layout};
-use adapts_builder::export::bundle::read_adapter;
+use adapts_builder::export::read::{read_adapter, read_map};
 use adapts_builder::model::check::default_normalization;
 use adapts_builder::model::weights::Checkpoint;
 use adapts_builder::model::{Cut, TrunkKind};
 use adapts_builder::train::job::{self, TrainJob, WeightsSource};
-use adapts_builder::train::plan::{Plan, Preset};
+use adapts_builder::train::plan::{Plan, Preset, Recipe};
 use adapts_builder::train::{load_images, to_input, TrainConfig};
 use adapts_runtime::bundle::Bundle;
-use adapts_runtime::pipeline::{Pipeline, Reason};
+use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::{load_rgb, Preprocess};
 use adapts_runtime::SessionConfig;
 
@@ -63,7 +63,7 @@ fn workdir() -> &'static PathBuf {
     })
 }
 
-fn job(preset: Preset, out: &str, categories: &[&str], append: bool) -> TrainJob {
+fn job(preset: Preset, recipe: Recipe, out: &str, categories: &[&str], append: bool) -> TrainJob {
     let kind = TrunkKind::EffnetLite0;
     let arch = kind.arch();
     TrainJob {
@@ -74,7 +74,7 @@ fn job(preset: Preset, out: &str, categories: &[&str], append: bool) -> TrainJob
         arch,
         weights: WeightsSource::File(weights()),
         normalization: default_normalization(kind),
-        plan: Plan::resolve(&arch, preset, None, None).unwrap(),
+        plan: Plan::resolve(&arch, preset, None, None, recipe).unwrap(),
         out: workdir().join(out),
         append,
         textures: None,
@@ -93,7 +93,7 @@ fn job(preset: Preset, out: &str, categories: &[&str], append: bool) -> TrainJob
 fn bundle_s() -> &'static PathBuf {
     static B: OnceLock<PathBuf> = OnceLock::new();
     B.get_or_init(|| {
-        let j = job(Preset::S, "bundle-s", &TRAINED, false);
+        let j = job(Preset::S, Recipe::Paper, "bundle-s", &TRAINED, false);
         job::run(&j).unwrap_or_else(|e| panic!("{e}"));
         j.out
     })
@@ -103,7 +103,17 @@ fn bundle_s() -> &'static PathBuf {
 fn bundle_l() -> &'static PathBuf {
     static B: OnceLock<PathBuf> = OnceLock::new();
     B.get_or_init(|| {
-        let j = job(Preset::L, "bundle-l", &TRAINED[..1], false);
+        let j = job(Preset::L, Recipe::Paper, "bundle-l", &TRAINED[..1], false);
+        job::run(&j).unwrap_or_else(|e| panic!("{e}"));
+        j.out
+    })
+}
+
+/// Bundle with both trained products, local scoring, preset M (INT8, stride8 + stride16).
+fn bundle_local() -> &'static PathBuf {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        let j = job(Preset::M, Recipe::Local, "bundle-local", &TRAINED, false);
         job::run(&j).unwrap_or_else(|e| panic!("{e}"));
         j.out
     })
@@ -125,7 +135,7 @@ fn check_score_parity(bundle_dir: &Path, preset: Preset) {
     let m = bundle.manifest();
     let kind = TrunkKind::EffnetLite0;
     let arch = kind.arch();
-    let plan = Plan::resolve(&arch, preset, None, None).unwrap();
+    let plan = Plan::resolve(&arch, preset, None, None, Recipe::Paper).unwrap();
     let trunk = Checkpoint::load(&weights())
         .unwrap()
         .build_trunk(arch, Cut::Stage(plan.last()))
@@ -179,12 +189,133 @@ fn runtime_scores_equal_builder_scores_fp32_two_stages() {
     check_score_parity(bundle_l(), Preset::L);
 }
 
+/// Local scoring: the runtime's scores equal a candle reference built from the weights (trunk,
+/// features, the product's map read back from its graph, head) to 1e-3 relative.
+#[test]
+fn runtime_scores_equal_builder_scores_local() {
+    use adapts_builder::model::graph::Eval;
+    use adapts_builder::model::local;
+    use adapts_runtime::bundle::Scoring;
+
+    let dir = bundle_local();
+    let bundle = Bundle::open(dir).unwrap();
+    let m = bundle.manifest();
+    let Scoring::Local(scoring) = &m.scoring else {
+        panic!("a local bundle has local scoring")
+    };
+    let kind = TrunkKind::EffnetLite0;
+    let arch = kind.arch();
+    let plan = Plan::resolve(&arch, Preset::M, None, None, Recipe::Local).unwrap();
+    let trunk = Checkpoint::load(&weights())
+        .unwrap()
+        .build_trunk(arch, Cut::Stage(plan.last()))
+        .unwrap();
+    let pre = Preprocess::full_frame(SIZE, default_normalization(kind));
+    let mut pipeline = Pipeline::open(dir, &SessionConfig::default()).unwrap();
+    for product in &m.products {
+        let model = adapts_builder::export::onnx::decode(
+            &std::fs::read(bundle.file_path(&product.adapters[0])).unwrap(),
+        )
+        .unwrap();
+        let map = read_map(&model).unwrap();
+        let paths = test_images(&product.name);
+        let images = load_images(&paths, &pre).unwrap();
+        let refs: Vec<_> = images.iter().collect();
+        let x = to_input(&refs, &pre).unwrap();
+        let mut g = Eval;
+        let t8 = trunk.forward_to(&mut g, &x, plan.first()).unwrap();
+        let t16 = trunk.stage(&mut g, plan.last(), &t8).unwrap();
+        let f = &scoring.features;
+        let (features, pooled) =
+            local::features(&mut g, &[t8, t16], (f.height, f.width), None).unwrap();
+        let small = map.forward(&mut g, &features).unwrap();
+        let (_, scores) = local::head(
+            &mut g,
+            &small,
+            (f.height, f.width),
+            SIZE as usize,
+            scoring.smooth_sigma,
+        )
+        .unwrap();
+        let scores: Vec<f32> = scores.to_vec1().unwrap();
+        let pooled: Vec<Vec<f32>> = pooled.to_vec2().unwrap();
+        for (i, path) in paths.iter().enumerate() {
+            let r = pipeline.infer(&load_rgb(path).unwrap(), Some(&product.name));
+            assert!(
+                r.reason.as_ref().is_none_or(|r| *r == Reason::Anomaly),
+                "{path:?}: {:?}",
+                r.reason
+            );
+            let rel = (r.score - scores[i]).abs() / scores[i].abs().max(1e-12);
+            assert!(
+                rel <= 1e-3,
+                "{}: runtime {} vs candle {}",
+                path.display(),
+                r.score,
+                scores[i]
+            );
+            // The routing distance is the product's PPCA one, on the same routing vector.
+            let d = ppca_distance(&pooled[i], product);
+            assert!(
+                (r.distance - d).abs() <= 1e-3 * d.max(1.0),
+                "{} vs {d}",
+                r.distance
+            );
+        }
+    }
+}
+
+/// `(sum_i (b_i . y)^2 / v_i + (|y|^2 - sum_i (b_i . y)^2) / residual) / D` in f64.
+fn ppca_distance(z: &[f32], product: &adapts_runtime::bundle::Product) -> f32 {
+    let adapts_runtime::bundle::RoutingModel::Ppca {
+        basis,
+        variances,
+        residual,
+    } = &product.routing
+    else {
+        panic!("local products route with PPCA")
+    };
+    let y: Vec<f64> = z
+        .iter()
+        .zip(&product.prototype)
+        .map(|(a, b)| f64::from(*a) - f64::from(*b))
+        .collect();
+    let mut inside = 0.0;
+    let mut explained = 0.0;
+    for (k, v) in variances.iter().enumerate() {
+        let p: f64 = (0..y.len())
+            .map(|j| f64::from(basis[k * y.len() + j]) * y[j])
+            .sum();
+        inside += p * p;
+        explained += p * p / f64::from(*v);
+    }
+    let total: f64 = y.iter().map(|v| v * v).sum();
+    ((explained + (total - inside) / f64::from(*residual)) / y.len() as f64) as f32
+}
+
+#[test]
+fn local_scoring_routes_trained_products_and_rejects_an_untrained_one() {
+    // A defect can move the routing vector beyond the product's radius: it is then rejected
+    // as unknown (and fails), never given to another product.
+    check_routing(bundle_local(), true);
+}
+
 #[test]
 fn routes_trained_products_and_rejects_an_untrained_one() {
-    let mut pipeline = Pipeline::open(bundle_s(), &SessionConfig::default()).unwrap();
+    check_routing(bundle_s(), false);
+}
+
+fn check_routing(bundle: &Path, defects_may_be_unknown: bool) {
+    let mut pipeline = Pipeline::open(bundle, &SessionConfig::default()).unwrap();
     for product in TRAINED {
         for path in test_images(product) {
             let r = pipeline.infer(&load_rgb(&path).unwrap(), None);
+            let defect = !path.components().any(|c| c.as_os_str() == "good");
+            if defects_may_be_unknown && defect && r.product.is_none() {
+                assert_eq!(r.reason, Some(Reason::UnknownProduct), "{}", path.display());
+                assert_eq!(r.verdict, Verdict::Fail, "{}", path.display());
+                continue;
+            }
             assert_eq!(
                 r.product.as_deref(),
                 Some(product),
@@ -211,7 +342,27 @@ fn routes_trained_products_and_rejects_an_untrained_one() {
 
 #[test]
 fn append_leaves_earlier_files_byte_identical() {
-    let first = job(Preset::S, "bundle-append", &TRAINED[..1], false);
+    check_append(Recipe::Paper, "bundle-append");
+}
+
+#[test]
+fn local_append_leaves_earlier_files_byte_identical() {
+    check_append(Recipe::Local, "bundle-append-local");
+    // A bundle of one recipe does not take products of the other.
+    let err = job::run(&job(
+        Preset::S,
+        Recipe::Paper,
+        "bundle-append-local",
+        &[UNTRAINED],
+        true,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--recipe local"), "{err}");
+}
+
+fn check_append(recipe: Recipe, out: &str) {
+    let first = job(Preset::S, recipe, out, &TRAINED[..1], false);
     job::run(&first).unwrap();
     let before = Bundle::open(&first.out).unwrap().into_manifest();
     let snapshot: Vec<(String, Vec<u8>)> = before
@@ -224,7 +375,7 @@ fn append_leaves_earlier_files_byte_identical() {
             )
         })
         .collect();
-    job::run(&job(Preset::S, "bundle-append", &TRAINED[1..], true)).unwrap();
+    job::run(&job(Preset::S, recipe, out, &TRAINED[1..], true)).unwrap();
     let after = Bundle::open(&first.out).unwrap().into_manifest();
     assert_eq!(after.products.len(), 2);
     assert_eq!(after.products[0], before.products[0]);
@@ -236,7 +387,7 @@ fn append_leaves_earlier_files_byte_identical() {
         );
     }
     // Appending the same product again is refused, and leaves the bundle as it was.
-    let again = job::run(&job(Preset::S, "bundle-append", &TRAINED[1..], true));
+    let again = job::run(&job(Preset::S, recipe, out, &TRAINED[1..], true));
     assert!(again
         .unwrap_err()
         .to_string()
@@ -330,6 +481,7 @@ fn paper_run_trains_in_order_and_replay_reproduces_every_step() {
         weights: WeightsSource::File(weights()),
         normalization: default_normalization(kind),
         presets: vec![Preset::S],
+        recipe: Recipe::Paper,
         out: out.clone(),
         image_size: SIZE,
         textures: None,

@@ -18,7 +18,7 @@ use crate::export::bundle;
 use crate::model::check::default_normalization;
 use crate::model::weights::random_trunk;
 use crate::model::{Cut, TrunkKind};
-use crate::train::plan::{Plan, Preset};
+use crate::train::plan::{Plan, Preset, Recipe};
 use crate::train::student::{FrozenEngine, Student};
 use crate::train::teacher::Teacher;
 use crate::train::{to_input, train_step, ProductSetup};
@@ -57,7 +57,7 @@ pub fn bench_train(
     seed: u64,
 ) -> Result<TrainBenchRow> {
     let arch = kind.arch();
-    let plan = Plan::resolve(&arch, preset, None, None)?;
+    let plan = Plan::resolve(&arch, preset, None, None, Recipe::Paper)?;
     let trunk = random_trunk(arch, Cut::Stage(plan.last()), seed)?;
     let normalization = default_normalization(kind);
     // The bundle's shared graphs feed the ONNX Runtime teacher; the directory goes when done.

@@ -62,8 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mb = |b: u64| b as f64 / 1e6;
     let kb = |b: u64| b as f64 / 1e3;
+    let (scoring, at) = match &m.scoring {
+        adapts_runtime::bundle::manifest::Scoring::Local(_) => ("local scoring", "features from"),
+        _ => ("distance scoring", "adapters at"),
+    };
     println!(
-        "bundle {}: trunk {} ({} px, weights {}), preset {}, adapters at {}",
+        "bundle {}: trunk {} ({} px, weights {}), preset {}, {scoring}, {at} {}",
         args.bundle.display(),
         m.trunk.id,
         m.trunk.input_size,
@@ -76,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .join(", ")
     );
     println!(
-        "shared (trunk, later stages, head): {:.2} M parameters, {:.2} MB",
+        "shared (trunk, later stages, features, head): {:.2} M parameters, {:.2} MB",
         shared.parameters as f64 / 1e6,
         mb(shared.stored_bytes)
     );

@@ -7,6 +7,7 @@ mod eval;
 mod export_trunk;
 mod info;
 mod paper;
+mod recipe;
 mod report;
 mod synth;
 mod train;

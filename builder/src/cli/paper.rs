@@ -9,8 +9,9 @@ use adapts_builder::model::TrunkKind;
 use adapts_builder::paper::{self, PaperRun};
 use adapts_builder::train::job::weights_from_arg;
 use adapts_builder::train::plan::Preset;
-use adapts_builder::train::TrainConfig;
 use clap::Parser;
+
+use super::recipe::RecipeArgs;
 
 #[derive(Debug, Parser)]
 pub struct Args {
@@ -59,6 +60,8 @@ pub struct Args {
     /// Heatmap overlays per product (multi-class evaluation), in `<preset>/heatmaps/`.
     #[arg(long, default_value_t = 4)]
     heatmaps: usize,
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -73,12 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out: args.out.clone(),
         image_size: args.image_size,
         textures: args.textures,
-        train: TrainConfig {
-            epochs: args.epochs,
-            batch_size: args.batch_size,
-            seed: args.seed,
-            ..TrainConfig::default()
-        },
+        recipe: args.recipe.recipe,
+        train: args.recipe.config(args.epochs, args.batch_size, args.seed),
         heatmaps: args.heatmaps,
     };
     let results = paper::run(&run, &|line| log::info!("{line}"))?;

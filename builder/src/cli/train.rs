@@ -8,9 +8,10 @@ use adapts_builder::model::check::default_normalization;
 use adapts_builder::model::TrunkKind;
 use adapts_builder::train::job::{self, weights_from_arg, TrainJob};
 use adapts_builder::train::plan::{Plan, Preset};
-use adapts_builder::train::TrainConfig;
 use adapts_runtime::bundle::Bundle;
 use clap::Parser;
+
+use super::recipe::RecipeArgs;
 
 #[derive(Debug, Parser)]
 pub struct Args {
@@ -62,6 +63,8 @@ pub struct Args {
     /// Write a JSON summary to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -79,24 +82,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.preset,
             args.stages.as_deref(),
             args.adapter.as_deref(),
+            args.recipe.recipe,
         )?,
         out: args.out.clone(),
         append: args.append,
         textures: args.textures,
         image_size: args.image_size,
-        config: TrainConfig {
-            epochs: args.epochs,
-            batch_size: args.batch_size,
-            seed: args.seed,
-            ..TrainConfig::default()
-        },
+        config: args.recipe.config(args.epochs, args.batch_size, args.seed),
     };
     let summaries = job::run(&job)?;
     for s in &summaries {
         println!(
-            "{}: {} train / {} val images, {:.1} s ({:.1} img/s), threshold {:.4} (val normal max {:.4}, synthetic median {:.4}), adapters {} bytes",
-            s.name, s.train_images, s.val_images, s.train_seconds, s.images_per_second,
-            s.threshold, s.val_normal_max, s.val_anomaly_median, s.adapter_bytes
+            "{}: {} train / {} val images, {:.1} s ({:.1} img/s), {} bytes",
+            s.name,
+            s.train_images,
+            s.val_images,
+            s.train_seconds,
+            s.images_per_second,
+            s.adapter_bytes
+        );
+        println!(
+            "  threshold {:.4} (val normal max {:.4}, synthetic median {:.4}): false rejects \
+             {:.1} % of validation normals (at most {:.1} % on the line, 95 % confidence); \
+             synthetic escapes {:.1} %",
+            s.threshold,
+            s.val_normal_max,
+            s.val_anomaly_median,
+            100.0 * s.rates.false_reject_validation,
+            100.0 * s.rates.false_reject_upper,
+            100.0 * s.rates.escape_synthetic
         );
     }
     let bundle = Bundle::open(&args.out)?;

@@ -62,6 +62,12 @@ pub struct ProductMetrics {
     pub aupro: Option<f64>,
     /// Fraction routed to the true product; `None` with routing off.
     pub routing_accuracy: Option<f64>,
+    /// Good images the station would not pass at the bundle's threshold (score above it, or
+    /// rejected as an unknown product); `None` without good images.
+    pub false_reject_rate: Option<f64>,
+    /// Defective images the station would pass (routed and scored at or below the
+    /// threshold); `None` without defects.
+    pub escape_rate: Option<f64>,
     /// Images rejected as an unknown product.
     pub unknown: usize,
     /// Images routed to another product.
@@ -115,6 +121,8 @@ impl ProductMetrics {
             pixel_f1,
             aupro,
             routing_accuracy: (routing == Routing::On).then(|| correct as f64 / n),
+            false_reject_rate: fraction(rows.iter().filter(|r| !r.label).map(|r| r.ratio > 1.0)),
+            escape_rate: fraction(rows.iter().filter(|r| r.label).map(|r| r.ratio <= 1.0)),
             unknown: rows.iter().filter(|r| r.routed.is_none()).count(),
             misrouted: rows
                 .iter()
@@ -126,6 +134,12 @@ impl ProductMetrics {
             regions: counts.2,
         }
     }
+}
+
+/// The share of `true` among `flags`; `None` when there are none.
+fn fraction(flags: impl Iterator<Item = bool>) -> Option<f64> {
+    let (hits, n) = flags.fold((0usize, 0usize), |(h, n), f| (h + usize::from(f), n + 1));
+    (n > 0).then(|| hits as f64 / n as f64)
 }
 
 /// The unweighted mean over products of each metric (counts are totals).
@@ -151,6 +165,10 @@ pub struct MeanMetrics {
     pub aupro: Option<f64>,
     /// Mean routing accuracy; `None` with routing off.
     pub routing_accuracy: Option<f64>,
+    /// Mean false-reject rate at the bundle's thresholds.
+    pub false_reject_rate: Option<f64>,
+    /// Mean escape rate at the bundle's thresholds.
+    pub escape_rate: Option<f64>,
     /// Mean of the products' mean latencies, ms per image (0 with no products).
     pub latency_ms: f64,
 }
@@ -176,6 +194,8 @@ impl MeanMetrics {
             pixel_f1: mean(|p| p.pixel_f1),
             aupro: mean(|p| p.aupro),
             routing_accuracy: mean(|p| p.routing_accuracy),
+            false_reject_rate: mean(|p| p.false_reject_rate),
+            escape_rate: mean(|p| p.escape_rate),
             latency_ms: mean(|p| Some(p.latency_ms)).unwrap_or(0.0),
         }
     }
@@ -281,11 +301,13 @@ impl EvalReport {
     }
 
     /// The paper-style table (percent): one row per product plus the mean, then the memory
-    /// and cost line.
+    /// and cost line. `FRR%` and `esc%` are the verdicts at the bundle's thresholds: good
+    /// parts failed and defects passed.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let header = [
-            "I-ROC", "I-AP", "I-F1", "P-ROC", "P-AP", "P-F1", "AUPRO", "route%", "ms/img",
+            "I-ROC", "I-AP", "I-F1", "P-ROC", "P-AP", "P-F1", "AUPRO", "route%", "FRR%", "esc%",
+            "ms/img",
         ];
         let _ = write!(out, "{:<16} {:>6} {:>7}", "product", "images", "defects");
         for h in header {
@@ -296,7 +318,7 @@ impl EvalReport {
                    name: &str,
                    images: usize,
                    defects: usize,
-                   v: [Option<f64>; 8],
+                   v: [Option<f64>; 10],
                    ms: f64| {
             let _ = write!(out, "{name:<16} {images:>6} {defects:>7}");
             for x in v {
@@ -319,6 +341,8 @@ impl EvalReport {
                     p.pixel_f1,
                     p.aupro,
                     p.routing_accuracy,
+                    p.false_reject_rate,
+                    p.escape_rate,
                 ],
                 p.latency_ms,
             );
@@ -338,6 +362,8 @@ impl EvalReport {
                 m.pixel_f1,
                 m.aupro,
                 m.routing_accuracy,
+                m.false_reject_rate,
+                m.escape_rate,
             ],
             m.latency_ms,
         );

@@ -8,7 +8,8 @@ use std::path::Path;
 use super::*;
 use crate::export::onnx::{decode, encode};
 use adapts_runtime::bundle::{
-    Bundle, BundleWriter, Manifest, Precision, Product, ScoreStats, StageInfo, TrunkInfo,
+    Bundle, BundleWriter, Manifest, Precision, Product, RoutingModel, ScoreStats, Scoring,
+    StageInfo, TrunkInfo,
 };
 use adapts_runtime::preprocess::{Normalization, Preprocess};
 use image::{GrayImage, Luma, Rgb, RgbImage};
@@ -45,6 +46,7 @@ fn product(name: &str, colour: Rgb<u8>) -> Product {
     Product {
         name: name.into(),
         prototype: prototype(colour),
+        routing: RoutingModel::Euclidean,
         routing_radius: 0.5,
         threshold: 1.0,
         normal_stats: ScoreStats {
@@ -101,6 +103,7 @@ fn write_bundle_of(dir: &Path, red_threshold: f32, names: &[&str]) {
             head_graph: "head.onnx".into(),
             routing_stage: "layer2".into(),
             routing_dim: 3,
+            scoring: Scoring::Distance,
             products: [
                 product("grey", GREY),
                 Product {

@@ -4,9 +4,10 @@
 //! graph contract in `adapts_runtime::bundle::manifest` defines.
 
 use adapts_runtime::bundle::manifest::{
-    adapter_graph as adapter_graph_path, head_inputs, stage_graph as stage_graph_path, LaterStage,
-    Manifest, Product, StageInfo, TrunkInfo, FEATURES_IN, FEATURES_OUT, HEAD_GRAPH, IMAGE, MAP,
-    POOLED, SCORE, TRUNK_GRAPH,
+    adapter_graph as adapter_graph_path, head_inputs, map_graph as map_graph_path,
+    stage_graph as stage_graph_path, LaterStage, LocalScoring, Manifest, Product, Scoring,
+    StageInfo, TrunkInfo, FEATURES, FEATURES_GRAPH, FEATURES_IN, FEATURES_OUT, HEAD_GRAPH, IMAGE,
+    MAP, POOLED, SCORE, TRUNK_GRAPH,
 };
 use adapts_runtime::bundle::BundleWriter;
 use adapts_runtime::preprocess::Normalization;
@@ -14,9 +15,10 @@ use adapts_runtime::preprocess::Normalization;
 use crate::export::onnx::{self, OnnxGraph, Value};
 use crate::model::adapter::Adapter;
 use crate::model::head;
+use crate::model::local::{self, ProductMap};
 use crate::model::Trunk;
 use crate::train::plan::Plan;
-use crate::train::TrainedProduct;
+use crate::train::{TrainedModel, TrainedProduct};
 use crate::{Error, Result};
 
 /// The shared part of a bundle, as written or as found in an existing bundle.
@@ -34,6 +36,8 @@ pub struct Shared {
     pub routing_stage: String,
     /// Length of the routing vector (channels of `routing_stage`).
     pub routing_dim: usize,
+    /// How frames are scored.
+    pub scoring: Scoring,
 }
 
 fn bytes(model: &onnx::proto::ModelProto) -> Vec<u8> {
@@ -54,22 +58,19 @@ fn stage_info(name: &str, v: &Value) -> Result<StageInfo> {
     }
 }
 
-/// Traces and writes the trunk, later-stage and head graphs.
-pub fn write_shared(
+/// Traces and writes the trunk graph: image -> the first adapted stage, plus the pooled
+/// routing vector when that stage is also the last kept one. Returns the stage's value.
+fn write_trunk(
     writer: &mut BundleWriter,
     trunk: &Trunk,
     plan: &Plan,
-    trunk_info: TrunkInfo,
-) -> Result<Shared> {
+    size: usize,
+) -> Result<Value> {
     let names = trunk.arch().stage_names();
-    let size = trunk_info.input_size as usize;
     let first = plan.first();
-
-    // trunk: image -> first adapted stage (+ pooled when it is also the last kept stage).
     let mut g = OnnxGraph::new();
     let x = g.input(IMAGE, &[1, 3, size, size]);
     let y = trunk.forward_to(&mut g, &x, first)?;
-    let mut feature = y.clone();
     let mut outputs: Vec<(&str, Value)> = vec![(names[first], y.clone())];
     if plan.last() == first {
         let (pooled, _) = trunk.head(&mut g, &y)?;
@@ -77,7 +78,20 @@ pub fn write_shared(
     }
     let named: Vec<(&str, &Value)> = outputs.iter().map(|(n, v)| (*n, v)).collect();
     writer.add_file(TRUNK_GRAPH, &bytes(&g.finish("trunk", &named, &[])))?;
+    Ok(y)
+}
 
+/// Traces and writes the later stages after the trunk graph up to the plan's last stage,
+/// each with its pooled routing vector. Returns the adapted (or tapped) stages, the first
+/// one included, the later stages as the manifest lists them, and the routing dimension.
+fn write_later_stages(
+    writer: &mut BundleWriter,
+    trunk: &Trunk,
+    plan: &Plan,
+    mut feature: Value,
+) -> Result<(Vec<StageInfo>, Vec<LaterStage>, usize)> {
+    let names = trunk.arch().stage_names();
+    let first = plan.first();
     let mut adapted = vec![stage_info(names[first], &feature)?];
     let mut later_stages = Vec::new();
     let mut routing_dim = feature.shape[1];
@@ -105,6 +119,20 @@ pub fn write_shared(
         });
         feature = y;
     }
+    Ok((adapted, later_stages, routing_dim))
+}
+
+/// Traces and writes the trunk, later-stage and head graphs.
+pub fn write_shared(
+    writer: &mut BundleWriter,
+    trunk: &Trunk,
+    plan: &Plan,
+    trunk_info: TrunkInfo,
+) -> Result<Shared> {
+    let names = trunk.arch().stage_names();
+    let size = trunk_info.input_size as usize;
+    let feature = write_trunk(writer, trunk, plan, size)?;
+    let (adapted, later_stages, routing_dim) = write_later_stages(writer, trunk, plan, feature)?;
 
     // head: (t_i, s_i) of every adapted stage -> map, score.
     let mut g = OnnxGraph::new();
@@ -129,7 +157,74 @@ pub fn write_shared(
         routing_dim,
         adapted,
         later_stages,
+        scoring: Scoring::Distance,
     })
+}
+
+/// Local scoring's shared graphs: the trunk up to the first tap, the later stages up to the
+/// last (teacher path only), the features graph and the local head (smoothing `sigma`).
+pub fn write_shared_local(
+    writer: &mut BundleWriter,
+    trunk: &Trunk,
+    plan: &Plan,
+    trunk_info: TrunkInfo,
+    sigma: f32,
+) -> Result<Shared> {
+    let size = trunk_info.input_size as usize;
+    let feature = write_trunk(writer, trunk, plan, size)?;
+    let (adapted, later_stages, _) = write_later_stages(writer, trunk, plan, feature)?;
+
+    // features: the taps' 3x3 averages at the first tap's resolution (+ routing vector).
+    let mut g = OnnxGraph::new();
+    let taps: Vec<Value> = adapted
+        .iter()
+        .enumerate()
+        .map(|(i, st)| g.input(&head_inputs(i).0, &[1, st.channels, st.height, st.width]))
+        .collect();
+    let stacked: usize = adapted.iter().map(|s| s.channels).sum();
+    let projection = local::projection(stacked)?;
+    let hw = (adapted[0].height, adapted[0].width);
+    let (features, pooled) = local::features(&mut g, &taps, hw, projection.as_ref())?;
+    let info = stage_info(FEATURES, &features)?;
+    let routing_dim = pooled.shape[1];
+    writer.add_file(
+        FEATURES_GRAPH,
+        &bytes(&g.finish("features", &[(FEATURES, &features), (POOLED, &pooled)], &[])),
+    )?;
+
+    // head: a product's map -> upsampled, smoothed map and its maximum.
+    let mut g = OnnxGraph::new();
+    let m = g.input(FEATURES_IN, &[1, 1, hw.0, hw.1]);
+    let (map, score) = local::head(&mut g, &m, hw, size, sigma)?;
+    writer.add_file(
+        HEAD_GRAPH,
+        &bytes(&g.finish("head", &[(MAP, &map), (SCORE, &score)], &[])),
+    )?;
+
+    Ok(Shared {
+        trunk: trunk_info,
+        preset: plan.name.clone(),
+        routing_stage: FEATURES.to_string(),
+        routing_dim,
+        adapted,
+        later_stages,
+        scoring: Scoring::Local(LocalScoring {
+            features_graph: FEATURES_GRAPH.to_string(),
+            features: info,
+            smooth_sigma: sigma,
+        }),
+    })
+}
+
+/// Traces a product's local map as a standalone graph `x -> map`.
+pub fn map_graph(map: &ProductMap, features: &StageInfo) -> Result<onnx::proto::ModelProto> {
+    let mut g = OnnxGraph::new();
+    let x = g.input(
+        FEATURES_IN,
+        &[1, features.channels, features.height, features.width],
+    );
+    let m = map.forward(&mut g, &x)?;
+    Ok(g.finish("map", &[(MAP, &m)], &[]))
 }
 
 /// The shared part of an existing bundle's manifest.
@@ -141,6 +236,7 @@ pub fn shared_of(manifest: &Manifest) -> Shared {
         later_stages: manifest.later_stages.clone(),
         routing_stage: manifest.routing_stage.clone(),
         routing_dim: manifest.routing_dim,
+        scoring: manifest.scoring.clone(),
     }
 }
 
@@ -161,16 +257,33 @@ pub fn write_product(
 ) -> Result<Product> {
     let mut adapters = Vec::new();
     let mut total = 0u64;
-    for (adapter, stage) in product.adapters.iter().zip(&shared.adapted) {
-        let path = adapter_graph_path(&product.name, &stage.name);
-        let entry = writer.add_file(&path, &bytes(&adapter_graph(adapter, stage)?))?;
-        total += entry.bytes;
-        adapters.push(path);
+    match (&product.model, &shared.scoring) {
+        (TrainedModel::Adapters(list), Scoring::Distance) => {
+            for (adapter, stage) in list.iter().zip(&shared.adapted) {
+                let path = adapter_graph_path(&product.name, &stage.name);
+                let entry = writer.add_file(&path, &bytes(&adapter_graph(adapter, stage)?))?;
+                total += entry.bytes;
+                adapters.push(path);
+            }
+        }
+        (TrainedModel::Map(map), Scoring::Local(local)) => {
+            let path = map_graph_path(&product.name);
+            let entry = writer.add_file(&path, &bytes(&map_graph(map, &local.features)?))?;
+            total += entry.bytes;
+            adapters.push(path);
+        }
+        _ => {
+            return Err(Error::Config(format!(
+                "product `{}` was trained for another scoring than the bundle's",
+                product.name
+            )))
+        }
     }
     let c = &product.calibration;
     Ok(Product {
         name: product.name.clone(),
         prototype: c.prototype.clone(),
+        routing: c.routing.clone(),
         routing_radius: c.routing_radius,
         threshold: c.threshold,
         normal_stats: c.normal,
@@ -192,6 +305,7 @@ pub fn manifest(shared: &Shared, products: Vec<Product>) -> Manifest {
         head_graph: HEAD_GRAPH.into(),
         routing_stage: shared.routing_stage.clone(),
         routing_dim: shared.routing_dim,
+        scoring: shared.scoring.clone(),
         products,
         files: Vec::new(),
     }
@@ -210,62 +324,4 @@ pub fn trunk_info(
         input_size,
         normalization,
     }
-}
-
-/// Reads an adapter back from its graph (the inverse of [`adapter_graph`]), for scoring a
-/// bundle with candle. INT8 weights are dequantised exactly as the graph does.
-pub fn read_adapter(model: &onnx::proto::ModelProto, stage: &str) -> Result<Adapter> {
-    use crate::model::nn::{Conv2d, Padding};
-    use candle_core::{Device, Tensor};
-    use onnx::proto::data_type;
-
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| Error::Onnx("adapter model has no graph".into()))?;
-    let find = |name: &str| graph.initializer.iter().find(|t| t.name == name);
-    let floats = |t: &onnx::proto::TensorProto| -> Vec<f32> {
-        t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    };
-    let conv = |suffix: &str| -> Result<Conv2d> {
-        let name = format!("{stage}.{suffix}");
-        let missing = |what: &str| Error::Onnx(format!("adapter graph lacks `{name}.{what}`"));
-        let bias = find(&format!("{name}.bias")).ok_or_else(|| missing("bias"))?;
-        let (dims, values, scales) = if let Some(w) = find(&format!("{name}.weight")) {
-            (w.dims.clone(), floats(w), None)
-        } else {
-            let q = find(&format!("{name}.weight_int8")).ok_or_else(|| missing("weight"))?;
-            let s = floats(
-                find(&format!("{name}.weight_scale")).ok_or_else(|| missing("weight_scale"))?,
-            );
-            if q.data_type != data_type::INT8 {
-                return Err(Error::Onnx(format!("{name}.weight_int8 is not INT8")));
-            }
-            let per = q.raw_data.len() / s.len().max(1);
-            let values = q
-                .raw_data
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| f32::from(b as i8) * s[i / per])
-                .collect();
-            (q.dims.clone(), values, Some(s))
-        };
-        let dims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-        Ok(Conv2d {
-            name: name.clone(),
-            weight: Tensor::from_vec(values, dims.as_slice(), &Device::Cpu)?,
-            bias: Some(Tensor::from_vec(floats(bias), dims[0], &Device::Cpu)?),
-            stride: 1,
-            padding: Padding::Symmetric(0),
-            groups: 1,
-            int8_scales: scales,
-        })
-    };
-    Ok(Adapter {
-        conv1: conv("conv1")?,
-        conv2: conv("conv2")?,
-    })
 }

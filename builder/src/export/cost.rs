@@ -6,15 +6,21 @@
 //! shapes) and stored in each graph's metadata under [`MACS_KEY`]; a graph written without it
 //! reports no cost. GFLOPs = 2 x MACs.
 //!
+//! Distance scoring (the paper's):
 //! - inference per image: trunk + 2 x every later stage (teacher and student features run
 //!   through it together) + one product's adapters + head;
 //! - training per image: teacher forward (trunk + later stages) + 3 x the student path (later
 //!   stages + adapters; forward once, backward about twice). The frozen trunk before the first
 //!   adapter needs no gradient; the discarded segmentation head is not counted.
+//!
+//! Local scoring:
+//! - inference per image: trunk + later stages (teacher only) + features graph + one
+//!   product's map + head;
+//! - training per image and epoch: the teacher and features once (cached) + 3 x the map.
 
 use std::path::Path;
 
-use adapts_runtime::bundle::manifest::MACS_KEY;
+use adapts_runtime::bundle::manifest::{Scoring, MACS_KEY};
 use adapts_runtime::bundle::Bundle;
 use serde::Serialize;
 
@@ -91,8 +97,12 @@ impl Footprint {
 pub struct BundleCost {
     /// The trunk graph (image to first adapted stage).
     pub trunk: Footprint,
-    /// Later shared stages (each runs on teacher and student together).
+    /// Later shared stages (distance scoring runs each on teacher and student together).
     pub later_stages: Footprint,
+    /// The features graph of local scoring (zero under distance scoring).
+    pub features: Footprint,
+    /// Whether the bundle uses local scoring.
+    pub local: bool,
     /// The head graph (anomaly map and score).
     pub head: Footprint,
     /// Per product, in bundle order.
@@ -110,6 +120,13 @@ impl BundleCost {
             later_stages += Footprint::of_file(&p)?;
         }
         let head = Footprint::of_file(&bundle.head_graph())?;
+        let (features, local) = match &bundle.manifest().scoring {
+            Scoring::Local(l) => (
+                Footprint::of_file(&bundle.file_path(&l.features_graph))?,
+                true,
+            ),
+            Scoring::Distance => (Footprint::zero(), false),
+        };
         let mut products = Vec::new();
         for (i, t) in bundle.manifest().products.iter().enumerate() {
             let mut f = Footprint::zero();
@@ -121,6 +138,8 @@ impl BundleCost {
         Ok(Self {
             trunk,
             later_stages,
+            features,
+            local,
             head,
             products,
         })
@@ -130,6 +149,7 @@ impl BundleCost {
     pub fn shared(&self) -> Footprint {
         let mut f = self.trunk;
         f += self.later_stages;
+        f += self.features;
         f += self.head;
         f
     }
@@ -166,19 +186,22 @@ impl BundleCost {
                 .map(|(_, f)| f.stored_bytes)
                 .sum::<u64>();
         let add_fp32 = add.map_or(0, |f| f.fp32_bytes) as f64;
+        let student_stages = if self.local { 0 } else { 1 };
         let inference = self
             .trunk
             .macs
             .zip(self.later_stages.macs)
             .and_then(|(t, l)| {
                 let a = add?.macs?;
-                Some(t + 2 * l + a + self.head.macs?)
+                Some(t + (1 + student_stages) * l + self.features.macs? + a + self.head.macs?)
             });
         let training = self
             .trunk
             .macs
             .zip(self.later_stages.macs)
-            .and_then(|(t, l)| Some(t + l + 3 * (l + add?.macs?)));
+            .and_then(|(t, l)| {
+                Some(t + l + self.features.macs? + 3 * (student_stages * l + add?.macs?))
+            });
         CostSummary {
             products: self.products.len(),
             total_fp32_mb: all_fp32 as f64 / MB,

@@ -4,9 +4,11 @@
 //! - [`onnx`]: a [`Graph`](crate::model::graph::Graph) backend that records ONNX nodes;
 //! - [`trunk`]: a standalone trunk graph (`export-trunk`, benchmarks, parity tests);
 //! - [`bundle`]: the bundle's shared graphs, each product's adapter graphs and the manifest;
-//! - [`cost`]: parameter memory and multiply-accumulates of a bundle's graphs.
+//! - [`cost`]: parameter memory and multiply-accumulates of a bundle's graphs;
+//! - [`read`]: a product's model read back from its graph, for reference scoring.
 
 pub mod bundle;
 pub mod cost;
 pub mod onnx;
+pub mod read;
 pub mod trunk;

@@ -55,6 +55,34 @@ pub trait Graph {
     ) -> Result<Self::Value>;
     /// Maximum over everything but the batch axis: `[N, ...] -> [N]`.
     fn max_per_image(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// Mean over each position's 3x3 neighbourhood, stride 1; at the border only the
+    /// positions inside the map are averaged (ONNX `AveragePool`, `count_include_pad = 0`).
+    fn avg_pool3x3(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// Stacks values along axis 1 (channels of `[N, C, H, W]`, features of `[N, D]`).
+    fn concat(&mut self, xs: &[Self::Value]) -> Result<Self::Value>;
+    /// `log(1 + exp(x))`, elementwise.
+    fn softplus(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// `x * scale + shift` with constant tensors broadcast over `x`; `name` names them
+    /// (`name.scale`, `name.shift`) in an exported graph.
+    fn affine(
+        &mut self,
+        x: &Self::Value,
+        name: &str,
+        scale: &Tensor,
+        shift: &Tensor,
+    ) -> Result<Self::Value>;
+    /// A separable linear map `[N, C, h, w] -> [N, C, height, width]`: `rows · x · colsᵀ`
+    /// with constant row-major matrices `rows [height, h]` and `cols [width, w]`, named
+    /// `name.rows` and `name.cols_t` in an exported graph.
+    fn separable(
+        &mut self,
+        x: &Self::Value,
+        name: &str,
+        rows: &[f32],
+        cols: &[f32],
+        height: usize,
+        width: usize,
+    ) -> Result<Self::Value>;
 }
 
 /// A layer with parameters, applied through a backend: `conv.forward(g, &x)` records or
@@ -203,6 +231,59 @@ impl Graph for Eval {
 
     fn max_per_image(&mut self, x: &Tensor) -> Result<Tensor> {
         Ok(x.flatten_from(1)?.max(1)?)
+    }
+
+    fn avg_pool3x3(&mut self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let sums = (x
+            .pad_with_zeros(2, 1, 1)?
+            .pad_with_zeros(3, 1, 1)?
+            .avg_pool2d_with_stride(3, 1)?
+            * 9.0)?;
+        // Positions inside the map per 3x3 window: 9 inside, 6 on an edge, 4 in a corner.
+        let count = |i: usize, n: usize| (3 - usize::from(i == 0) - usize::from(i + 1 == n)) as f32;
+        let inv: Vec<f32> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| 1.0 / (count(y, h) * count(x, w))))
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, 1, h, w), x.device())?;
+        Ok(sums.broadcast_mul(&inv)?)
+    }
+
+    fn concat(&mut self, xs: &[Tensor]) -> Result<Tensor> {
+        Ok(Tensor::cat(xs, 1)?)
+    }
+
+    fn softplus(&mut self, x: &Tensor) -> Result<Tensor> {
+        // relu(x) + log(1 + exp(-|x|)): no overflow for large |x|.
+        let tail = (x.abs()?.neg()?.exp()? + 1.0)?.log()?;
+        Ok((x.relu()? + tail)?)
+    }
+
+    fn affine(
+        &mut self,
+        x: &Tensor,
+        _name: &str,
+        scale: &Tensor,
+        shift: &Tensor,
+    ) -> Result<Tensor> {
+        Ok(x.broadcast_mul(scale)?.broadcast_add(shift)?)
+    }
+
+    fn separable(
+        &mut self,
+        x: &Tensor,
+        _name: &str,
+        rows: &[f32],
+        cols: &[f32],
+        height: usize,
+        width: usize,
+    ) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let rows = Tensor::from_vec(rows.to_vec(), (height, h), x.device())?;
+        let cols = Tensor::from_vec(cols.to_vec(), (width, w), x.device())?;
+        Ok(rows
+            .broadcast_matmul(&x.contiguous()?)?
+            .broadcast_matmul(&cols.t()?)?)
     }
 }
 

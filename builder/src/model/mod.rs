@@ -22,6 +22,7 @@ pub mod efficientnet_lite;
 pub mod graph;
 pub mod head;
 pub mod imagenet;
+pub mod local;
 pub mod nn;
 mod trunk;
 pub mod weights;

@@ -161,4 +161,32 @@ impl Graph for Frozen {
     fn max_per_image(&mut self, x: &Tensor) -> Result<Tensor> {
         Eval.max_per_image(x)
     }
+
+    fn avg_pool3x3(&mut self, x: &Tensor) -> Result<Tensor> {
+        Eval.avg_pool3x3(x)
+    }
+
+    fn concat(&mut self, xs: &[Tensor]) -> Result<Tensor> {
+        Eval.concat(xs)
+    }
+
+    fn softplus(&mut self, x: &Tensor) -> Result<Tensor> {
+        Eval.softplus(x)
+    }
+
+    fn affine(&mut self, x: &Tensor, name: &str, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        Eval.affine(x, name, scale, shift)
+    }
+
+    fn separable(
+        &mut self,
+        x: &Tensor,
+        name: &str,
+        rows: &[f32],
+        cols: &[f32],
+        height: usize,
+        width: usize,
+    ) -> Result<Tensor> {
+        Eval.separable(x, name, rows, cols, height, width)
+    }
 }

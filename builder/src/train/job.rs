@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use adapts_runtime::bundle::manifest::TRUNK_GRAPH;
+use adapts_runtime::bundle::manifest::{Scoring, TRUNK_GRAPH};
 use adapts_runtime::bundle::BundleWriter;
 use adapts_runtime::preprocess::{Normalization, Preprocess};
 
@@ -11,9 +11,13 @@ use crate::data::{self, Layout};
 use crate::export::bundle::{self, Shared};
 use crate::model::weights::{random_trunk, Checkpoint};
 use crate::model::{Arch, Cut};
-use crate::train::plan::Plan;
+use crate::train::calibrate::ExpectedRates;
+use crate::train::local::FeatureExtractor;
+use crate::train::plan::{Plan, Recipe};
 use crate::train::teacher::Teacher;
-use crate::train::{load_images, split, train_product, ProductSetup, TrainConfig};
+use crate::train::{
+    load_images, split, train_product, train_product_local, ProductSetup, TrainConfig,
+};
 use crate::{Error, Result};
 
 /// Where trunk weights come from.
@@ -76,14 +80,16 @@ pub struct TrainSummary {
     pub train_seconds: f64,
     /// Training images per second, each with its synthetic-anomaly copy.
     pub images_per_second: f64,
-    /// STFPM loss of the last step.
+    /// First loss of the last step: STFPM (paper) or the normal half (local).
     pub final_stfpm: f32,
-    /// Segmentation loss of the last step.
+    /// Second loss of the last step: segmentation (paper) or the noisy half (local).
     pub final_seg: f32,
     /// Largest score of a normal validation image.
     pub val_normal_max: f32,
     /// Median score of the synthetic validation anomalies (0 when there are none).
     pub val_anomaly_median: f32,
+    /// What the threshold is expected to reject and pass.
+    pub rates: ExpectedRates,
 }
 
 /// Trains every product of the job and commits the bundle.
@@ -122,6 +128,14 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
                 .iter()
                 .map(|&k| job.arch.stage_names()[k])
                 .collect();
+            let local = matches!(shared.scoring, Scoring::Local(_));
+            if local != (plan.recipe == Recipe::Local) {
+                return Err(Error::Config(format!(
+                    "the bundle was trained with --recipe {}; append with the same recipe",
+                    if local { "local" } else { "paper" }
+                ))
+                .with_path(&job.out));
+            }
             if shared.trunk != info || adapted != wanted {
                 return Err(Error::Config(format!(
                     "appending needs the bundle's trunk, weights, input size and adapted stages \
@@ -139,10 +153,19 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
             }
             (shared, base.products.clone())
         }
-        None => (
-            bundle::write_shared(&mut writer, &trunk, plan, info)?,
-            Vec::new(),
-        ),
+        None => {
+            let shared = match plan.recipe {
+                Recipe::Paper => bundle::write_shared(&mut writer, &trunk, plan, info)?,
+                Recipe::Local => bundle::write_shared_local(
+                    &mut writer,
+                    &trunk,
+                    plan,
+                    info,
+                    job.config.local.smooth_sigma,
+                )?,
+            };
+            (shared, Vec::new())
+        }
     };
 
     let categories = if job.categories.is_empty() {
@@ -177,7 +200,15 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
         .iter()
         .map(|s| dir.join(&s.graph))
         .collect();
-    let mut teacher = Teacher::ort(&dir.join(TRUNK_GRAPH), &later, &shared.adapted[0].name)?;
+    let teacher = Teacher::ort(&dir.join(TRUNK_GRAPH), &later, &shared.adapted[0].name)?;
+    let mut engine = match &shared.scoring {
+        Scoring::Distance => Engine::Paper(teacher),
+        Scoring::Local(local) => Engine::Local(Box::new(FeatureExtractor::new(
+            teacher,
+            &dir.join(&local.features_graph),
+            plan.adapted.iter().map(|&k| k - plan.first()).collect(),
+        )?)),
+    };
 
     let mut summaries = Vec::new();
     for (i, name) in categories.iter().enumerate() {
@@ -197,7 +228,12 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
             seed: job.config.seed.wrapping_add(products.len() as u64),
             ..job.config.clone()
         };
-        let trained = train_product(name, &setup, &mut teacher, &train, &val, &config)?;
+        let trained = match &mut engine {
+            Engine::Paper(teacher) => train_product(name, &setup, teacher, &train, &val, &config)?,
+            Engine::Local(extractor) => {
+                train_product_local(name, &setup, extractor, &train, &val, &config)?
+            }
+        };
         let entry = bundle::write_product(&mut writer, &shared, plan, &trained)?;
         let c = &trained.calibration;
         let mut anomalous = c.val_anomaly_scores.clone();
@@ -215,11 +251,19 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
             final_seg: trained.final_loss.1,
             val_normal_max: c.normal.max,
             val_anomaly_median: anomalous.get(anomalous.len() / 2).copied().unwrap_or(0.0),
+            rates: c.rates,
         });
         products.push(entry);
     }
     writer.finish(bundle::manifest(&shared, products))?;
     Ok(summaries)
+}
+
+/// What computes the teacher side of training: the trunk graphs alone (paper) or with the
+/// features graph (local).
+enum Engine<'a> {
+    Paper(Teacher<'a>),
+    Local(Box<FeatureExtractor<'a>>),
 }
 
 /// Convenience for callers holding a path.

@@ -9,6 +9,7 @@
 pub mod calibrate;
 pub mod frozen;
 pub mod job;
+pub mod local;
 pub mod loss;
 pub mod plan;
 pub mod score;
@@ -56,6 +57,10 @@ pub struct TrainConfig {
     pub frozen_engine: FrozenEngine,
     /// Show a progress bar.
     pub progress: bool,
+    /// How the score threshold is set.
+    pub threshold: calibrate::ThresholdRule,
+    /// Local scoring's own settings.
+    pub local: local::LocalConfig,
 }
 
 impl Default for TrainConfig {
@@ -69,17 +74,26 @@ impl Default for TrainConfig {
             val_fraction: 0.15,
             frozen_engine: FrozenEngine::InputGradOnly,
             progress: true,
+            threshold: calibrate::ThresholdRule::default(),
+            local: local::LocalConfig::default(),
         }
     }
+}
+
+/// A product's deployable model, INT8-quantised when the plan's precision is INT8.
+pub enum TrainedModel {
+    /// The paper's recipe: one adapter per adapted stage, shallow to deep.
+    Adapters(Vec<Adapter>),
+    /// Local scoring: the product's map.
+    Map(Box<crate::model::local::ProductMap>),
 }
 
 /// What training one product produces.
 pub struct TrainedProduct {
     /// Product name.
     pub name: String,
-    /// Deployable adapters, one per adapted stage, shallow to deep (INT8-quantised when the plan's
-    /// precision is INT8).
-    pub adapters: Vec<Adapter>,
+    /// The deployable model.
+    pub model: TrainedModel,
     /// Routing prototype, radius and threshold.
     pub calibration: calibrate::Calibration,
     /// Normal images trained on.
@@ -91,7 +105,7 @@ pub struct TrainedProduct {
     /// Training images per second (each step also trains on a synthetic-anomaly copy of every
     /// image), excluding the one-off teacher cache pass.
     pub images_per_second: f64,
-    /// `(STFPM, segmentation)` loss of the last step.
+    /// Loss of the last step: `(STFPM, segmentation)` (paper) or `(normal, noisy)` (local).
     pub final_loss: (f32, f32),
 }
 
@@ -115,6 +129,21 @@ pub fn to_input(images: &[&RgbImage], pre: &Preprocess) -> Result<Tensor> {
         (images.len(), 3, s, s),
         &Device::Cpu,
     )?)
+}
+
+/// A training progress bar of `steps` steps labelled `name`, hidden unless `show`.
+pub(crate) fn progress_bar(show: bool, steps: usize, name: &str) -> ProgressBar {
+    let bar = if show {
+        ProgressBar::new(steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} {bar:25} {pos}/{len} {msg} [{elapsed}<{eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(name.to_string());
+    bar
 }
 
 /// Splits normal images into train and validation deterministically.
@@ -197,16 +226,7 @@ pub fn train_product(
 
     let steps_per_epoch = train.len().div_ceil(bs);
     let total_steps = (config.epochs * steps_per_epoch).max(1);
-    let bar = if config.progress {
-        ProgressBar::new(total_steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} {bar:25} {pos}/{len} {msg} [{elapsed}<{eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(name.to_string());
+    let bar = progress_bar(config.progress, total_steps, name);
     let train_start = Instant::now();
     let mut step = 0usize;
     let mut processed = 0usize;
@@ -263,10 +283,17 @@ pub fn train_product(
     }
     let pooled: Vec<Tensor> = cache.iter().map(|c| c.pooled.clone()).collect();
     let pooled = Tensor::cat(&pooled, 0)?;
-    let calibration = calibrate::calibrate(setup, &adapters, &pooled, val, config.seed)?;
+    let calibration = calibrate::calibrate(
+        setup,
+        &adapters,
+        &pooled,
+        val,
+        config.seed,
+        config.threshold,
+    )?;
     Ok(TrainedProduct {
         name: name.to_string(),
-        adapters,
+        model: TrainedModel::Adapters(adapters),
         calibration,
         train_images: train.len(),
         val_images: val.len(),
@@ -277,6 +304,60 @@ pub fn train_product(
             0.0
         },
         final_loss: last,
+    })
+}
+
+/// Trains one product under local scoring on `train` and calibrates it on `val` (both
+/// normal images): features once through the bundle's graphs, the map on them, INT8 weights
+/// when the plan asks for them, then the per-location statistics and the calibration on what
+/// will be deployed.
+pub fn train_product_local(
+    name: &str,
+    setup: &ProductSetup,
+    extractor: &mut local::FeatureExtractor,
+    train: &[RgbImage],
+    val: &[RgbImage],
+    config: &TrainConfig,
+) -> Result<TrainedProduct> {
+    let started = Instant::now();
+    let refs: Vec<&RgbImage> = train.iter().collect();
+    let (features, pooled) = extractor.run_images(&refs, setup, config.batch_size)?;
+    let train_start = Instant::now();
+    let trained = local::train_map(&features, &config.local, config, name)?;
+    let train_secs = train_start.elapsed().as_secs_f64();
+    let mut map = trained.map;
+    if setup.plan.precision == adapts_runtime::bundle::manifest::Precision::Int8 {
+        calibrate::quantize_map(&mut map)?;
+    }
+    local::set_location_statistics(
+        &mut map,
+        &features,
+        config.local.location_prior,
+        config.local.per_location,
+    )?;
+    let calibration = calibrate::calibrate_local(
+        setup,
+        extractor,
+        &map,
+        &pooled,
+        val,
+        config.seed,
+        config.threshold,
+        config.local.smooth_sigma,
+    )?;
+    Ok(TrainedProduct {
+        name: name.to_string(),
+        model: TrainedModel::Map(Box::new(map)),
+        calibration,
+        train_images: train.len(),
+        val_images: val.len(),
+        train_seconds: started.elapsed().as_secs_f64(),
+        images_per_second: if train_secs > 0.0 {
+            (train.len() * config.epochs) as f64 / train_secs
+        } else {
+            0.0
+        },
+        final_loss: trained.final_loss,
     })
 }
 

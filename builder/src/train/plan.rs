@@ -1,4 +1,5 @@
-//! Where adapters go: presets S/M/L and custom placements, resolved against a trunk.
+//! Where adapters go: presets S/M/L and custom placements, resolved against a trunk, under one
+//! of two recipes (local scoring, the default, or the paper's).
 
 use adapts_runtime::bundle::manifest::Precision;
 
@@ -17,6 +18,20 @@ pub enum Preset {
     L,
 }
 
+/// How a product is trained and scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recipe {
+    /// Local scoring (the default): 3x3-averaged teacher features of the tapped stages, one
+    /// small map per product trained on feature-space anomalies, per-location normalisation,
+    /// Gaussian smoothing ([`crate::model::local`]).
+    #[default]
+    Local,
+    /// The AdapTS paper: adapters on a student path, STFPM plus a segmentation loss on
+    /// synthetic image anomalies, the product of teacher/student distance maps.
+    Paper,
+}
+
 /// A resolved adapter placement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -28,22 +43,39 @@ pub struct Plan {
     pub kind: AdapterKind,
     /// Adapter weight precision in the bundle.
     pub precision: Precision,
+    /// How products are trained and scored.
+    pub recipe: Recipe,
 }
 
 impl Plan {
-    /// A preset, optionally overridden by `--stages` (comma-separated stage names) and
-    /// `--adapter` (`linear`, `expansion`, `bn25`, `bn50`).
+    /// A preset under `recipe`, optionally overridden by `--stages` (comma-separated stage
+    /// names) and, for the paper's recipe, `--adapter` (`linear`, `expansion`, `bn25`,
+    /// `bn50`).
+    ///
+    /// The paper's S adapts the stride-8 stage (WRN `layer2`); M and L the stride-8 and
+    /// stride-16 stages. Local scoring taps the stride-16 stage alone for S (the stride-8
+    /// features alone lose most of the signal on real parts, see BENCHMARKS.md) and both for
+    /// M and L.
     pub fn resolve(
         arch: &Arch,
         preset: Preset,
         stages: Option<&str>,
         adapter: Option<&str>,
+        recipe: Recipe,
     ) -> Result<Self> {
-        let (mut name, mut adapted, precision) = match preset {
-            Preset::S => ("S", vec![1], Precision::Int8),
-            Preset::M => ("M", vec![1, 2], Precision::Int8),
-            Preset::L => ("L", vec![1, 2], Precision::Fp32),
+        let (mut name, mut adapted, precision) = match (preset, recipe) {
+            (Preset::S, Recipe::Paper) => ("S", vec![1], Precision::Int8),
+            (Preset::S, Recipe::Local) => ("S", vec![2], Precision::Int8),
+            (Preset::M, _) => ("M", vec![1, 2], Precision::Int8),
+            (Preset::L, _) => ("L", vec![1, 2], Precision::Fp32),
         };
+        if recipe == Recipe::Local && adapter.is_some_and(|a| !a.eq_ignore_ascii_case("linear")) {
+            return Err(Error::Config(
+                "--adapter: local scoring uses full-width adapters; the variants apply to \
+                 --recipe paper"
+                    .into(),
+            ));
+        }
         if let Some(list) = stages {
             let names = arch.stage_names();
             adapted =
@@ -80,6 +112,7 @@ impl Plan {
             adapted,
             kind,
             precision,
+            recipe,
         })
     }
 

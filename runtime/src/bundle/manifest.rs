@@ -9,7 +9,9 @@
 //! trunk.onnx                       image -> teacher features of the first adapted stage (+ pooled)
 //! stages/<stage>.onnx              one per later kept stage: features -> next features (+ pooled)
 //! head.onnx                        teacher/student features of every adapted stage -> map, score
-//! products/<product>/<stage>.onnx  one adapter per adapted stage and product
+//! products/<product>/<stage>.onnx  one adapter per adapted stage and product (Distance)
+//! features.onnx                    tapped teacher features -> local features, routing (Local)
+//! products/<product>/map.onnx      local features -> the product's anomaly map (Local)
 //! ```
 //!
 //! Graph contract (tensor names below, shapes in [`StageInfo`]):
@@ -24,6 +26,14 @@
 //! - [`HEAD_GRAPH`]: inputs [`head_inputs`] `t0, s0, t1, s1, ...` (teacher and student
 //!   features of the i-th adapted stage); outputs [`MAP`] `[N, 1, S, S]` (product of the
 //!   upsampled per-stage distance maps) and [`SCORE`] `[N]` (its maximum).
+//!
+//! That is [`Scoring::Distance`], the paper's. Under [`Scoring::Local`] the teacher path is
+//! the same, then:
+//! - [`FEATURES_GRAPH`]: inputs `t0, t1, ...` (teacher features of the tapped stages);
+//!   outputs [`FEATURES`] `[N, C, h, w]` and [`POOLED`] (the routing vector);
+//! - [`map_graph`]: per product, [`FEATURES_IN`] -> [`MAP`] `[N, 1, h, w]`;
+//! - [`HEAD_GRAPH`]: input [`FEATURES_IN`] (a product's map) -> [`MAP`] `[N, 1, S, S]`
+//!   (upsampled and smoothed) and [`SCORE`] `[N]` (its maximum).
 //!
 //! Per frame: `t_first = trunk(image)`; for each later stage `k`, `t_k = stage_k(t_{k-1})`.
 //! The routing vector is the `pooled` output of the last graph on the teacher path. The
@@ -81,6 +91,17 @@ pub fn head_inputs(i: usize) -> (String, String) {
     (format!("t{i}"), format!("s{i}"))
 }
 
+/// Output of the features graph of [`Scoring::Local`]: the aggregated teacher features.
+pub const FEATURES: &str = "features";
+/// Relative path of the features graph of [`Scoring::Local`].
+pub const FEATURES_GRAPH: &str = "features.onnx";
+
+/// Relative path of a product's map graph under [`Scoring::Local`]: [`FEATURES_IN`] (the
+/// aggregated features) -> [`MAP`] `[N, 1, h, w]`.
+pub fn map_graph(product: &str) -> String {
+    format!("products/{product}/map.onnx")
+}
+
 /// Graph metadata key holding the multiply-accumulates per image counted when the graph was
 /// traced.
 pub const MACS_KEY: &str = "adapts.macs_per_image";
@@ -106,10 +127,41 @@ pub struct Manifest {
     pub routing_stage: String,
     /// Length of the routing vector.
     pub routing_dim: usize,
+    /// How a frame is scored: the paper's teacher/student distances, or local features and a
+    /// per-product map graph.
+    pub scoring: Scoring,
     /// Products, in the order they were added.
     pub products: Vec<Product>,
     /// Checksum of every file in the bundle except the manifest itself.
     pub files: Vec<FileEntry>,
+}
+
+/// How the graphs of a bundle turn teacher features into an anomaly map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Scoring {
+    /// The AdapTS paper: each product's adapters build a student path next to the teacher's
+    /// (through the shared later stages), and the head multiplies the upsampled distance maps
+    /// `sum_c (n(t) - n(s))^2` of the adapted stages. Per product, one adapter graph per
+    /// adapted stage.
+    Distance,
+    /// Local features: the teacher features of the tapped stages (the `adapted` stages) are
+    /// averaged over 3x3 neighbourhoods and stacked at the first tap's resolution by the
+    /// shared features graph; each product has one graph from those features to its anomaly
+    /// map, and the head upsamples and smooths the map and takes its maximum.
+    Local(LocalScoring),
+}
+
+/// The shared features graph of [`Scoring::Local`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalScoring {
+    /// Relative path of the features graph: inputs [`head_inputs`]`(i).0` (`t0`, `t1`, ...,
+    /// the teacher features of the i-th tapped stage), outputs [`FEATURES`] `[N, C, h, w]`
+    /// and [`POOLED`] (the routing vector: each tap's global average, stacked).
+    pub features_graph: String,
+    /// Shape of the [`FEATURES`] output for one image.
+    pub features: StageInfo,
+    /// Standard deviation, in input pixels, of the Gaussian smoothing in the head graph.
+    pub smooth_sigma: f32,
 }
 
 /// The shared frozen trunk.
@@ -183,7 +235,9 @@ pub struct Product {
     pub name: String,
     /// Mean pooled teacher vector of the routing stage over the training images.
     pub prototype: Vec<f32>,
-    /// Squared L2 distance to the prototype beyond which an image is `unknown_product`.
+    /// How the routing distance to this product is measured.
+    pub routing: RoutingModel,
+    /// Routing distance beyond which an image is `unknown_product`.
     pub routing_radius: f32,
     /// Image score above which the verdict is FAIL.
     pub threshold: f32,
@@ -191,10 +245,31 @@ pub struct Product {
     pub normal_stats: ScoreStats,
     /// Adapter weight precision.
     pub precision: Precision,
-    /// Relative adapter graph paths, one per adapted stage, in stage order.
+    /// Relative paths of the product's graphs: one adapter per adapted stage, in stage order
+    /// ([`Scoring::Distance`]), or its one map graph ([`Scoring::Local`]).
     pub adapters: Vec<String>,
     /// Bytes of this product's files (its additional memory).
     pub bytes: u64,
+}
+
+/// A product's model of its normal routing vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RoutingModel {
+    /// The squared L2 distance `|z - prototype|^2` (the paper's).
+    Euclidean,
+    /// Probabilistic PCA: the distance is the Mahalanobis distance per dimension
+    /// `(sum_i (b_i . y)^2 / v_i + (|y|^2 - sum_i (b_i . y)^2) / residual) / D` with
+    /// `y = z - prototype`, about 1 for the product's own images; the nearest product is the
+    /// one with the lowest distance plus mean log variance (the Gaussian's negative
+    /// log-likelihood per dimension), so a very varied product does not claim everything.
+    Ppca {
+        /// `[k, D]` row-major orthonormal directions of most variance.
+        basis: Vec<f32>,
+        /// Variance along each direction (`k` values, each at least `residual`).
+        variances: Vec<f32>,
+        /// Variance in every other direction.
+        residual: f32,
+    },
 }
 
 /// A file of the bundle and its checksum.

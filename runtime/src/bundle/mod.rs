@@ -33,8 +33,8 @@ use sha2::{Digest, Sha256};
 
 pub use self::codec::{decode_manifest, encode_manifest, read_manifest};
 pub use self::manifest::{
-    FileEntry, LaterStage, Manifest, Precision, Product, ScoreStats, StageInfo, TrunkInfo,
-    FORMAT_VERSION, MAGIC, MANIFEST_FILE,
+    FileEntry, LaterStage, LocalScoring, Manifest, Precision, Product, RoutingModel, ScoreStats,
+    Scoring, StageInfo, TrunkInfo, FORMAT_VERSION, MAGIC, MANIFEST_FILE,
 };
 pub use self::writer::BundleWriter;
 

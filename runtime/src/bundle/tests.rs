@@ -42,6 +42,7 @@ pub(crate) fn sample_manifest(products: &[&str]) -> Manifest {
         head_graph: "head.onnx".into(),
         routing_stage: "layer3".into(),
         routing_dim: 3,
+        scoring: Scoring::Distance,
         products: Vec::new(),
         files: Vec::new(),
     };
@@ -64,6 +65,7 @@ pub(crate) fn sample_product(name: &str, offset: f32) -> Product {
     Product {
         name: name.into(),
         prototype: vec![offset * 10.0, 0.0, 0.0],
+        routing: RoutingModel::Euclidean,
         routing_radius: 1.0,
         threshold: 2.0,
         normal_stats: ScoreStats {
@@ -283,12 +285,18 @@ fn validate_lists_every_inconsistency() {
     m.products[1].adapters.pop();
     m.files.retain(|f| f.path != "head.onnx");
     m.products[0].threshold = 0.0;
+    m.products[0].routing = RoutingModel::Ppca {
+        basis: vec![1.0, 0.0],
+        variances: vec![1.0],
+        residual: 1.0,
+    };
     let err = m.validate(Path::new("b")).expect_err("inconsistent");
     let msg = err.to_string();
     for needle in [
         "product name `bottle` is used twice",
         "prototype of length 4, expected routing dimension 3",
-        "1 adapter graphs for 2 adapted stages",
+        "has 1 graphs, its scoring needs 2",
+        "routing model of 1 directions, 2 basis values for routing dimension 3",
         "head graph `head.onnx` is not listed in files",
         "score threshold 0",
     ] {

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 use super::manifest::{
-    FileEntry, LaterStage, Manifest, Precision, Product, ScoreStats, StageInfo, TrunkInfo,
+    FileEntry, LaterStage, Manifest, Precision, Product, RoutingModel, ScoreStats, Scoring,
+    StageInfo, TrunkInfo,
 };
 
 /// The version 1 manifest.
@@ -50,6 +51,7 @@ impl From<ManifestV1> for Manifest {
             head_graph: m.head_graph,
             routing_stage: m.routing_stage,
             routing_dim: m.routing_dim,
+            scoring: Scoring::Distance,
             products: m.tasks.into_iter().map(Product::from).collect(),
             files: m.files,
         }
@@ -61,6 +63,7 @@ impl From<TaskV1> for Product {
         Product {
             name: t.name,
             prototype: t.prototype,
+            routing: RoutingModel::Euclidean,
             routing_radius: t.routing_radius,
             threshold: t.threshold,
             normal_stats: t.normal_stats,

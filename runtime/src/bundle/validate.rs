@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::manifest::{Manifest, MANIFEST_FILE};
+use super::manifest::{Manifest, RoutingModel, Scoring, FEATURES, MANIFEST_FILE};
 use crate::error::{Error, Result};
 
 impl Manifest {
@@ -101,12 +101,33 @@ impl Manifest {
                  adapted later stages {expected_adapted:?}"
             ));
         }
-        if let Some(last) = self.last_teacher_stage() {
-            if self.routing_stage != last {
-                problem(format!(
-                    "routing stage `{}` is not the last stage on the teacher path (`{last}`)",
-                    self.routing_stage
-                ));
+        match &self.scoring {
+            Scoring::Distance => {
+                if let Some(last) = self.last_teacher_stage() {
+                    if self.routing_stage != last {
+                        problem(format!(
+                            "routing stage `{}` is not the last stage on the teacher path \
+                             (`{last}`)",
+                            self.routing_stage
+                        ));
+                    }
+                }
+            }
+            Scoring::Local(local) => {
+                if self.routing_stage != FEATURES {
+                    problem(format!(
+                        "routing stage `{}`: local scoring routes by the features graph's \
+                         `{FEATURES}`",
+                        self.routing_stage
+                    ));
+                }
+                let f = &local.features;
+                if f.channels == 0 || f.height == 0 || f.width == 0 {
+                    problem(format!(
+                        "local features have an empty shape {}x{}x{}",
+                        f.channels, f.height, f.width
+                    ));
+                }
             }
         }
         if self.routing_dim == 0 {
@@ -142,6 +163,9 @@ impl Manifest {
         ];
         for stage in &self.later_stages {
             graphs.push((format!("graph of stage `{}`", stage.name), &stage.graph));
+        }
+        if let Scoring::Local(local) = &self.scoring {
+            graphs.push(("features graph".into(), &local.features_graph));
         }
         for product in &self.products {
             for (i, adapter) in product.adapters.iter().enumerate() {
@@ -199,13 +223,40 @@ impl Manifest {
                     product.name, product.threshold
                 ));
             }
-            if product.adapters.len() != self.adapted.len() {
+            let graphs = match self.scoring {
+                Scoring::Distance => self.adapted.len(),
+                Scoring::Local(_) => 1,
+            };
+            if product.adapters.len() != graphs {
                 problem(format!(
-                    "product `{}` has {} adapter graphs for {} adapted stages",
+                    "product `{}` has {} graphs, its scoring needs {graphs}",
                     product.name,
                     product.adapters.len(),
-                    self.adapted.len()
                 ));
+            }
+            if let RoutingModel::Ppca {
+                basis,
+                variances,
+                residual,
+            } = &product.routing
+            {
+                let k = variances.len();
+                let positive = |v: &f32| v.is_finite() && *v > 0.0;
+                if basis.len() != k * self.routing_dim
+                    || !positive(residual)
+                    || !variances.iter().all(positive)
+                    || basis.iter().any(|v| !v.is_finite())
+                {
+                    problem(format!(
+                        "product `{}` has a routing model of {} directions, {} basis values for \
+                         routing dimension {} and residual {residual} (every variance must be \
+                         finite and > 0)",
+                        product.name,
+                        k,
+                        basis.len(),
+                        self.routing_dim
+                    ));
+                }
             }
         }
         problems

@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use adapts_runtime::bundle::{Bundle, LaterStage, Precision, ScoreStats, StageInfo, TrunkInfo};
+use adapts_runtime::bundle::{
+    Bundle, LaterStage, Precision, ScoreStats, Scoring, StageInfo, TrunkInfo,
+};
 use adapts_runtime::preprocess::Normalization;
 use anyhow::Context;
 use serde::Serialize;
@@ -31,6 +33,7 @@ struct InfoReport<'a> {
     later_stages: &'a [LaterStage],
     routing_stage: &'a str,
     routing_dim: usize,
+    scoring: &'a Scoring,
     products: Vec<ProductReport<'a>>,
     files: usize,
     total_bytes: u64,
@@ -60,6 +63,7 @@ pub fn handle(args: &InfoArgs) -> anyhow::Result<()> {
         later_stages: &m.later_stages,
         routing_stage: &m.routing_stage,
         routing_dim: m.routing_dim,
+        scoring: &m.scoring,
         products: m
             .products
             .iter()
@@ -116,7 +120,21 @@ fn write_text(out: &mut impl Write, r: &InfoReport<'_>) -> std::io::Result<()> {
         .map(|s| format!("{} [{}x{}x{}]", s.name, s.channels, s.height, s.width))
         .collect::<Vec<_>>()
         .join(", ");
-    writeln!(out, "  preset      {}, adapters at {stages}", r.preset)?;
+    match r.scoring {
+        Scoring::Distance => {
+            writeln!(out, "  preset      {}, adapters at {stages}", r.preset)?;
+            writeln!(out, "  scoring     teacher/student distances (the paper's)")?;
+        }
+        Scoring::Local(l) => {
+            let f = &l.features;
+            writeln!(out, "  preset      {}, features from {stages}", r.preset)?;
+            writeln!(
+                out,
+                "  scoring     local: {} features [{}x{}x{}], one map per product, smoothing {} px",
+                l.features_graph, f.channels, f.height, f.width, l.smooth_sigma
+            )?;
+        }
+    }
     writeln!(
         out,
         "  routing     pooled {} ({} dims)",

@@ -28,6 +28,7 @@ fn pipeline(script: &Script, manifest: Manifest) -> Pipeline {
             .iter()
             .map(|s| boxed(script.runner(&s.name)))
             .collect(),
+        features: None,
         head: boxed(script.runner("head")),
         adapters: manifest
             .products
@@ -320,6 +321,7 @@ fn graphs_must_match_the_manifest() {
     let graphs = Graphs {
         trunk: boxed(script.runner("trunk")),
         later_stages: vec![boxed(script.runner("layer3"))],
+        features: None,
         head: boxed(script.runner("head")),
         adapters: vec![vec![
             boxed(script.runner("bottle/layer2")),
@@ -336,4 +338,135 @@ fn failed_frames_are_fail_with_the_message() {
     assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.reason.as_ref().map(Reason::code), Some("error"));
     assert!(r.distance.is_nan());
+}
+
+/// `sample_manifest` turned into local scoring: the features graph stacks layer2 and layer3
+/// into `[1, 5, 2, 2]`; each product has one map graph; products route by standardised
+/// distance.
+fn local_manifest(products: &[&str]) -> Manifest {
+    let mut m = sample_manifest(products);
+    m.scoring = Scoring::Local(LocalScoring {
+        features_graph: "features.onnx".into(),
+        features: crate::bundle::StageInfo {
+            name: FEATURES.into(),
+            channels: 5,
+            height: 2,
+            width: 2,
+        },
+        smooth_sigma: 4.0,
+    });
+    m.routing_stage = FEATURES.into();
+    m.routing_dim = 3;
+    for p in &mut m.products {
+        p.adapters = vec![crate::bundle::manifest::map_graph(&p.name)];
+        // Variance 4 along the first axis (spread 2), 1 elsewhere.
+        p.routing = crate::bundle::RoutingModel::Ppca {
+            basis: vec![1.0, 0.0, 0.0],
+            variances: vec![4.0],
+            residual: 1.0,
+        };
+    }
+    m.files.push(crate::bundle::FileEntry {
+        path: "features.onnx".into(),
+        sha256: "0".repeat(64),
+        bytes: 0,
+    });
+    let maps: Vec<String> = m.products.iter().map(|p| p.adapters[0].clone()).collect();
+    m.files.retain(|f| !f.path.starts_with("products/"));
+    for path in maps {
+        m.files.push(crate::bundle::FileEntry {
+            path,
+            sha256: "0".repeat(64),
+            bytes: 0,
+        });
+    }
+    m
+}
+
+#[test]
+fn local_scoring_runs_features_then_the_routed_products_map_then_the_head() {
+    let m = local_manifest(&["bottle", "cable"]);
+    m.validate(Path::new("(test)"))
+        .expect("a consistent local manifest");
+    let image = frame_tensor(&m);
+    let t2 = fill(&[1, 2, 2, 2], 1.0);
+    let t3 = fill(&[1, 3, 1, 1], 2.0);
+    let features = fill(&[1, 5, 2, 2], 0.5);
+    let small = fill(&[1, 1, 2, 2], 0.25);
+    let map = fill(&[1, 1, 8, 8], 0.75);
+    // Routing by the features graph's vector: bottle [0, 0, 0], cable [10, 0, 0], scale 0.5 on
+    // the first axis: [9, 0, 0] is (1 * 0.5)^2 / 3 from cable.
+    let calls = vec![
+        Call::new("trunk", &[("image", &image)], &[("layer2", &t2)]),
+        Call::new(
+            "layer3",
+            &[("x", &t2)],
+            &[("y", &t3), ("pooled", &vector(&[99.0, 0.0, 0.0]))],
+        ),
+        Call::new(
+            "features",
+            &[("t0", &t2), ("t1", &t3)],
+            &[
+                ("features", &features),
+                ("pooled", &vector(&[9.0, 0.0, 0.0])),
+            ],
+        ),
+        Call::new("cable/map", &[("x", &features)], &[("map", &small)]),
+        Call::new(
+            "head",
+            &[("x", &small)],
+            &[
+                ("map", &map),
+                ("score", &Tensor::new(vec![1], vec![1.0]).expect("score")),
+            ],
+        ),
+    ];
+    let script = Script::new(calls);
+    let graphs = Graphs {
+        trunk: boxed(script.runner("trunk")),
+        later_stages: vec![boxed(script.runner("layer3"))],
+        features: Some(boxed(script.runner("features"))),
+        head: boxed(script.runner("head")),
+        adapters: vec![
+            vec![boxed(script.runner("bottle/map"))],
+            vec![boxed(script.runner("cable/map"))],
+        ],
+    };
+    let mut p = Pipeline::new(m, graphs).expect("pipeline");
+    let r = p.infer(&frame(), None);
+    script.done();
+    assert_eq!(r.product.as_deref(), Some("cable"), "{:?}", r.reason);
+    assert!((r.distance - 0.25 / 3.0).abs() < 1e-6, "{}", r.distance);
+    assert_eq!((r.score, r.threshold, r.verdict), (1.0, 2.0, Verdict::Pass));
+    assert_eq!(r.map.expect("map").shape, vec![8, 8]);
+}
+
+#[test]
+fn local_scoring_needs_its_features_runner_and_one_map_per_product() {
+    let m = local_manifest(&["bottle"]);
+    let script = Script::new(vec![]);
+    let graphs = |features: bool, maps: usize| Graphs {
+        trunk: boxed(script.runner("trunk")),
+        later_stages: vec![boxed(script.runner("layer3"))],
+        features: features.then(|| boxed(script.runner("features"))),
+        head: boxed(script.runner("head")),
+        adapters: vec![(0..maps)
+            .map(|_| boxed(script.runner("bottle/map")))
+            .collect()],
+    };
+    let err = Pipeline::new(m.clone(), graphs(false, 1)).expect_err("no features runner");
+    assert!(
+        err.to_string().contains("features runner is missing"),
+        "{err}"
+    );
+    let err = Pipeline::new(m.clone(), graphs(true, 2)).expect_err("two maps");
+    assert!(err.to_string().contains("2 runners for 1 graphs"), "{err}");
+    assert!(Pipeline::new(m.clone(), graphs(true, 1)).is_ok());
+    // The manifest itself: a product with per-stage adapters under local scoring is refused.
+    let mut bad = m;
+    bad.products[0]
+        .adapters
+        .push("products/bottle/extra.onnx".into());
+    let err = bad.validate(Path::new("(test)")).expect_err("two graphs");
+    assert!(err.to_string().contains("its scoring needs 1"), "{err}");
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use adapts_runtime::bundle::{
-    BundleWriter, Manifest, Precision, Product, ScoreStats, StageInfo, TrunkInfo,
+    BundleWriter, Manifest, Precision, Product, RoutingModel, ScoreStats, Scoring, StageInfo,
+    TrunkInfo,
 };
 use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::{Normalization, Preprocess};
@@ -42,6 +43,7 @@ fn product(name: &str, colour: Rgb<u8>) -> Product {
     Product {
         name: name.into(),
         prototype: prototype(colour),
+        routing: RoutingModel::Euclidean,
         routing_radius: 0.5,
         threshold: 0.5,
         normal_stats: ScoreStats {
@@ -85,6 +87,7 @@ fn write_bundle(dir: &Path, head: &str) -> anyhow::Result<Manifest> {
         head_graph: "head.onnx".into(),
         routing_stage: "layer2".into(),
         routing_dim: 3,
+        scoring: Scoring::Distance,
         products: vec![product("red", RED), product("blue", BLUE)],
         files: vec![],
     };

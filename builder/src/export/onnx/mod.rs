@@ -46,6 +46,32 @@ pub struct OnnxGraph {
 }
 
 impl OnnxGraph {
+    /// `rows x X x cols_t` per channel (two MatMuls), `x` of `[n, c, h, w]` to
+    /// `[n, c, height, width]`, counting its multiply-accumulates.
+    fn row_column_product(
+        &mut self,
+        x: &Value,
+        rows: String,
+        cols_t: String,
+        height: usize,
+        width: usize,
+    ) -> Value {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        self.macs += (c * height * h * w + c * height * w * width) as u64;
+        let y = self.node(
+            "MatMul",
+            vec![rows, x.name.clone()],
+            vec![],
+            vec![n, c, height, w],
+        );
+        self.node(
+            "MatMul",
+            vec![y.name, cols_t],
+            vec![],
+            vec![n, c, height, width],
+        )
+    }
+
     /// An empty graph: no inputs, nodes or initializers.
     pub fn new() -> Self {
         Self::default()
@@ -471,7 +497,7 @@ impl Graph for OnnxGraph {
     }
 
     fn resize_bilinear(&mut self, x: &Value, height: usize, width: usize) -> Result<Value> {
-        let [n, c, h, w] = dims4(x)?;
+        let [_, _, h, w] = dims4(x)?;
         if (h, w) == (height, width) {
             return Ok(x.clone());
         }
@@ -481,19 +507,7 @@ impl Graph for OnnxGraph {
         let cols_t = self.matrix(&format!("resize.cols_t_{w}x{width}"), w, width, |i, o| {
             transpose(&interpolation_matrix(o, i), o, i)
         })?;
-        self.macs += (c * height * h * w + c * height * w * width) as u64;
-        let y = self.node(
-            "MatMul",
-            vec![rows, x.name.clone()],
-            vec![],
-            vec![n, c, height, w],
-        );
-        Ok(self.node(
-            "MatMul",
-            vec![y.name, cols_t],
-            vec![],
-            vec![n, c, height, width],
-        ))
+        Ok(self.row_column_product(x, rows, cols_t, height, width))
     }
 
     fn max_per_image(&mut self, x: &Value) -> Result<Value> {
@@ -504,6 +518,84 @@ impl Graph for OnnxGraph {
             vec![ints("axes", &axes), int("keepdims", 0)],
             vec![x.shape[0]],
         ))
+    }
+
+    fn avg_pool3x3(&mut self, x: &Value) -> Result<Value> {
+        dims4(x)?;
+        Ok(self.node(
+            "AveragePool",
+            vec![x.name.clone()],
+            vec![
+                ints("kernel_shape", &[3, 3]),
+                ints("strides", &[1, 1]),
+                ints("pads", &[1, 1, 1, 1]),
+                int("count_include_pad", 0),
+            ],
+            x.shape.clone(),
+        ))
+    }
+
+    fn concat(&mut self, xs: &[Value]) -> Result<Value> {
+        let first = xs
+            .first()
+            .ok_or_else(|| Error::Onnx("Concat of no values".into()))?;
+        let mut shape = first.shape.clone();
+        shape[1] = 0;
+        for x in xs {
+            if x.shape.len() != shape.len()
+                || x.shape
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &d)| i != 1 && d != shape[i])
+            {
+                return Err(Error::Onnx(format!(
+                    "Concat of {} {:?} with {:?}",
+                    x.name, x.shape, first.shape
+                )));
+            }
+            shape[1] += x.shape[1];
+        }
+        Ok(self.node(
+            "Concat",
+            xs.iter().map(|x| x.name.clone()).collect(),
+            vec![int("axis", 1)],
+            shape,
+        ))
+    }
+
+    fn softplus(&mut self, x: &Value) -> Result<Value> {
+        Ok(self.node("Softplus", vec![x.name.clone()], vec![], x.shape.clone()))
+    }
+
+    fn affine(&mut self, x: &Value, name: &str, scale: &Tensor, shift: &Tensor) -> Result<Value> {
+        let scale = self.initializer(&format!("{name}.scale"), scale)?;
+        let shift = self.initializer(&format!("{name}.shift"), shift)?;
+        let y = self.node("Mul", vec![x.name.clone(), scale], vec![], x.shape.clone());
+        Ok(self.node("Add", vec![y.name, shift], vec![], x.shape.clone()))
+    }
+
+    fn separable(
+        &mut self,
+        x: &Value,
+        name: &str,
+        rows: &[f32],
+        cols: &[f32],
+        height: usize,
+        width: usize,
+    ) -> Result<Value> {
+        let [_, _, h, w] = dims4(x)?;
+        if rows.len() != height * h || cols.len() != width * w {
+            return Err(Error::Onnx(format!(
+                "{name}: matrices of {} and {} values for {h}x{w} -> {height}x{width}",
+                rows.len(),
+                cols.len()
+            )));
+        }
+        let rows = self.matrix(&format!("{name}.rows"), height, h, |_, _| rows.to_vec())?;
+        let cols_t = self.matrix(&format!("{name}.cols_t"), w, width, |_, _| {
+            transpose(cols, width, w)
+        })?;
+        Ok(self.row_column_product(x, rows, cols_t, height, width))
     }
 
     fn global_avg_pool(&mut self, x: &Value) -> Result<Value> {

@@ -1,0 +1,55 @@
+//! Training options shared by `train` and `paper`: the recipe, the threshold rule and local
+//! scoring's settings.
+
+use adapts_builder::train::calibrate::ThresholdRule;
+use adapts_builder::train::plan::Recipe;
+use adapts_builder::train::TrainConfig;
+use clap::{Args, ValueEnum};
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    /// Training and scoring recipe: local scoring, or the AdapTS paper's.
+    #[arg(long, value_enum, ignore_case = true, default_value = "local")]
+    pub recipe: Recipe,
+    /// Threshold rule: frr:RATE[:MARGIN] (target false-reject rate on validation normals,
+    /// margin 0.05 unless given) or youden.
+    #[arg(long, default_value = "frr:0.01")]
+    pub threshold: ThresholdRule,
+    /// Local scoring: standard deviation of the feature-space noise anomalies (whitened
+    /// units).
+    #[arg(long, default_value_t = 0.75)]
+    pub noise: f32,
+    /// Local scoring: standard deviation of the map's Gaussian smoothing, in input pixels
+    /// (0: none).
+    #[arg(long, default_value_t = 4.0)]
+    pub smooth_sigma: f32,
+    /// Local scoring: normalise the map per location against the training images.
+    #[arg(long, value_enum, ignore_case = true, default_value = "on")]
+    pub location_norm: Switch,
+}
+
+impl RecipeArgs {
+    /// The training settings with these options applied.
+    pub fn config(&self, epochs: usize, batch_size: usize, seed: u64) -> TrainConfig {
+        let mut config = TrainConfig {
+            epochs,
+            batch_size,
+            seed,
+            threshold: self.threshold,
+            ..TrainConfig::default()
+        };
+        config.local.noise = self.noise;
+        config.local.smooth_sigma = self.smooth_sigma;
+        config.local.per_location = self.location_norm == Switch::On;
+        config
+    }
+}
