@@ -5,8 +5,8 @@
 //! ([`bundle`]), loading a bundle graph into an engine ([`OrtSession`], driven through
 //! [`GraphRunner`]) and running it on row-major `f32` [`Tensor`]s addressed by the graph's
 //! tensor names, routing a frame to its product ([`route`]), judging it ([`pipeline`]), reading
-//! frames ([`source`]) and drawing heatmaps of rejected parts ([`heatmap`]). The runtime never
-//! links the training stack.
+//! frames ([`source`]), writing one result line per frame ([`results`]) and drawing heatmaps
+//! of rejected parts ([`heatmap`]). The runtime never links the training stack.
 //!
 //! The happy path is three calls:
 //!
@@ -47,11 +47,15 @@ pub mod heatmap;
 mod ort_env;
 pub mod pipeline;
 pub mod preprocess;
+pub mod results;
 pub mod route;
 pub mod source;
 mod tensor;
 
-pub use engine::{GraphOptimization, GraphRunner, OrtSession, SessionConfig, TensorInfo};
+pub use engine::{
+    BoxedRunner, Engine, GraphOptimization, GraphRunner, OrtEngine, OrtSession, SessionConfig,
+    TensorInfo,
+};
 pub use error::{Error, Result};
 pub use ort_env::{
     ort_runtime, resolve_library, resolve_library_path, OrtRuntime, DEFAULT_LIBRARY, ORT_DYLIB_ENV,

@@ -37,7 +37,7 @@ use crate::bundle::manifest::{
 };
 use crate::bundle::manifest::{LocalScoring, Scoring, FEATURES};
 use crate::bundle::{Bundle, Manifest};
-use crate::engine::{GraphRunner, OrtSession, SessionConfig};
+use crate::engine::{Engine, GraphRunner, OrtEngine, SessionConfig};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocess;
 use crate::route::Router;
@@ -45,10 +45,9 @@ use crate::tensor::Tensor;
 
 mod inference;
 
-pub use inference::{Inference, Latency, Reason, Verdict};
+pub use inference::{Inference, Latency, Reason, ReasonCode, Verdict};
 
-/// A graph runner the pipeline owns (any engine).
-pub type BoxedRunner = Box<dyn GraphRunner + Send>;
+pub use crate::engine::BoxedRunner;
 
 /// The loaded graphs of a bundle, one runner each, in manifest order.
 pub struct Graphs {
@@ -103,11 +102,17 @@ impl Pipeline {
 
     /// Loads the graphs of an opened bundle into ONNX Runtime.
     pub fn from_bundle(bundle: &Bundle, config: &SessionConfig) -> Result<Self> {
+        Self::with_engine(bundle, &OrtEngine::new(config.clone()))
+    }
+
+    /// Loads the graphs of an opened bundle into `engine`, checking each graph's input and
+    /// output names against the bundle contract.
+    pub fn with_engine(bundle: &Bundle, engine: &dyn Engine) -> Result<Self> {
         let m = bundle.manifest();
         let load = |rel: &str, inputs: &[&str], outputs: &[&str]| -> Result<BoxedRunner> {
-            let session = OrtSession::load(&bundle.file_path(rel), config)?;
-            check_io(&session, rel, inputs, outputs)?;
-            Ok(Box::new(session))
+            let runner = engine.load(&bundle.file_path(rel))?;
+            check_io(runner.as_ref(), rel, inputs, outputs)?;
+            Ok(runner)
         };
         let first = m.trunk_output().unwrap_or_default();
         let trunk_outputs: &[&str] = if m.later_stages.is_empty() {
@@ -149,14 +154,15 @@ impl Pipeline {
             })
             .collect::<Result<Vec<_>>>()?;
         log::info!(
-            "bundle {}: trunk {}, preset {}, {} products, {} graphs loaded",
+            "bundle {}: trunk {}, preset {}, {} products, {} graphs loaded into {}",
             bundle.dir().display(),
             m.trunk.id,
             m.preset,
             m.products.len(),
             2 + usize::from(features.is_some())
                 + m.later_stages.len()
-                + m.products.iter().map(|p| p.adapters.len()).sum::<usize>()
+                + m.products.iter().map(|p| p.adapters.len()).sum::<usize>(),
+            engine.describe()
         );
         Self::new(
             m.clone(),
@@ -573,26 +579,28 @@ fn head_input_names(stages: usize) -> Vec<(String, String)> {
 
 /// Checks a loaded graph's input names are exactly `inputs` and that it has every output in
 /// `outputs`.
-fn check_io(session: &OrtSession, graph: &str, inputs: &[&str], outputs: &[&str]) -> Result<()> {
-    let have: HashSet<&str> = session.input_names().into_iter().collect();
+fn check_io(
+    runner: &(dyn GraphRunner + Send),
+    graph: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+) -> Result<()> {
+    let names = |infos: &[crate::engine::TensorInfo]| -> Vec<String> {
+        infos.iter().map(|i| i.name.clone()).collect()
+    };
+    let (have_in, have_out) = (names(runner.inputs()), names(runner.outputs()));
+    let have: HashSet<&str> = have_in.iter().map(String::as_str).collect();
     let want: HashSet<&str> = inputs.iter().copied().collect();
     if have != want {
         return Err(Error::GraphContract {
             graph: graph.to_owned(),
-            reason: format!(
-                "inputs are {:?}, the bundle contract expects {inputs:?}",
-                session.input_names()
-            ),
+            reason: format!("inputs are {have_in:?}, the bundle contract expects {inputs:?}"),
         });
     }
-    let have: HashSet<&str> = session.output_names().into_iter().collect();
-    if let Some(missing) = outputs.iter().find(|o| !have.contains(*o)) {
+    if let Some(missing) = outputs.iter().find(|o| !have_out.iter().any(|h| h == *o)) {
         return Err(Error::GraphContract {
             graph: graph.to_owned(),
-            reason: format!(
-                "no output `{missing}`; its outputs are {:?}",
-                session.output_names()
-            ),
+            reason: format!("no output `{missing}`; its outputs are {have_out:?}"),
         });
     }
     Ok(())

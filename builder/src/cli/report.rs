@@ -1,7 +1,8 @@
 //! `adapts-builder report`: routing accuracy and image AUROC of a runtime results file.
 //!
-//! Frame ids must read `<product>/<kind>/<file>` (kind `good` or a defect type): the layout
-//! of an MVTec test folder per product, which is how `make demo` lays out its mixed test set.
+//! Lines are read as [`ResultLine`]s, the type `adapts-runtime run` writes. Frame ids must
+//! read `<product>/<kind>/<file>` (kind `good` or a defect type): the layout of an MVTec test
+//! folder per product, which is how `make demo` lays out its mixed test set.
 //!
 //! Routing accuracy counts the good parts of trained products: a defect may move an image
 //! away from its product, and a defective part rejected as an unknown product is a FAIL
@@ -13,6 +14,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use adapts_builder::eval::metrics::auroc;
+use adapts_runtime::pipeline::{ReasonCode, Verdict};
+use adapts_runtime::results::ResultLine;
 use anyhow::Context;
 use clap::Parser;
 
@@ -59,25 +62,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: line {}: not JSON", args.results.display(), i + 1))?;
-        let id = v["image"].as_str().unwrap_or_default();
-        let parts: Vec<&str> = id.split('/').collect();
-        if parts.len() < 3 {
-            anyhow::bail!(
-                "{}: line {}: frame id `{id}` is not <product>/<kind>/<file>",
+        let r = ResultLine::parse(line).with_context(|| {
+            format!(
+                "{}: line {}: not a result line",
                 args.results.display(),
                 i + 1
+            )
+        })?;
+        let parts: Vec<&str> = r.image.split('/').collect();
+        if parts.len() < 3 {
+            anyhow::bail!(
+                "{}: line {}: frame id `{}` is not <product>/<kind>/<file>",
+                args.results.display(),
+                i + 1,
+                r.image
             );
         }
-        let reason = v["reason"].as_str().unwrap_or_default();
         rows.push(Row {
             product: parts[0].to_string(),
             anomalous: parts[1] != "good",
-            routed: v["product"].as_str().map(str::to_string),
-            unknown: reason == "unknown_product",
-            ratio: v["ratio"].as_f64().map_or(f32::INFINITY, |r| r as f32),
-            fail: v["verdict"] == "FAIL",
+            unknown: r.reason == Some(ReasonCode::UnknownProduct),
+            ratio: r.ratio.unwrap_or(f32::INFINITY),
+            fail: r.verdict == Verdict::Fail,
+            routed: r.product,
         });
     }
     let trained: std::collections::HashSet<String> =

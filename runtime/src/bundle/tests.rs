@@ -96,7 +96,7 @@ fn graph_paths(m: &Manifest) -> Vec<String> {
 }
 
 /// Writes a bundle with placeholder graph contents derived from each path.
-fn write_bundle(dir: &Path, products: &[&str]) -> Manifest {
+pub(crate) fn write_bundle(dir: &Path, products: &[&str]) -> Manifest {
     let manifest = sample_manifest(products);
     let mut writer = BundleWriter::create(dir).expect("create");
     for path in graph_paths(&manifest) {

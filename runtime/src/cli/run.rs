@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use adapts_runtime::bundle::Bundle;
 use adapts_runtime::fsutil;
 use adapts_runtime::heatmap::{self, write_overlay};
-use adapts_runtime::pipeline::{Inference, Latency, Pipeline, Verdict};
+use adapts_runtime::pipeline::{Inference, Pipeline, Verdict};
+use adapts_runtime::results::{LatencyMs, ResultLine};
 use adapts_runtime::source::SourceSpec;
 use adapts_runtime::{ort_runtime, Error, SessionConfig};
 use anyhow::Context;
-use serde::Serialize;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -44,50 +44,6 @@ pub struct RunArgs {
     /// slow the next.
     #[arg(long)]
     spin: bool,
-}
-
-/// One line of the results file.
-#[derive(Debug, Serialize)]
-struct ResultLine<'a> {
-    image: &'a str,
-    product: Option<&'a str>,
-    nearest: Option<&'a str>,
-    distance: f32,
-    routing_radius: f32,
-    score: f32,
-    threshold: f32,
-    ratio: f32,
-    verdict: Verdict,
-    reason: Option<&'static str>,
-    message: Option<&'a str>,
-    heatmap: Option<String>,
-    latency_ms: LatencyMs,
-}
-
-/// Per-step latency in milliseconds, as written to the results file.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
-struct LatencyMs {
-    preprocess: f64,
-    trunk: f64,
-    route: f64,
-    adapters: f64,
-    head: f64,
-    total: f64,
-}
-
-impl From<Latency> for LatencyMs {
-    /// Rounded to microseconds: finer digits are timer noise.
-    fn from(l: Latency) -> Self {
-        let us = |ms: f64| (ms * 1e3).round() / 1e3;
-        Self {
-            preprocess: us(l.preprocess_ms),
-            trunk: us(l.trunk_ms),
-            route: us(l.route_ms),
-            adapters: us(l.adapters_ms),
-            head: us(l.head_ms),
-            total: us(l.total_ms),
-        }
-    }
 }
 
 /// Counts for the summary.
@@ -242,22 +198,8 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
                     (err.id, result, None)
                 }
             };
-            let line = ResultLine {
-                image: &id,
-                product: result.product.as_deref(),
-                nearest: result.nearest.as_deref(),
-                distance: result.distance,
-                routing_radius: result.routing_radius,
-                score: result.score,
-                threshold: result.threshold,
-                ratio: result.ratio,
-                verdict: result.verdict,
-                reason: result.reason.as_ref().map(|r| r.code()),
-                message: result.reason.as_ref().and_then(|r| r.message()),
-                heatmap,
-                latency_ms: result.latency.into(),
-            };
-            serde_json::to_writer(&mut results, &line)?;
+            let line = ResultLine::new(&id, &result, heatmap);
+            results.write_all(line.to_json().as_bytes())?;
             results.write_all(b"\n")?;
             results.flush()?;
         }

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::GraphRunner;
+use super::{GraphRunner, TensorInfo};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -65,11 +65,34 @@ impl Script {
         }
     }
 
-    /// A runner standing for the graph `graph`.
+    /// A runner standing for the graph `graph` (it declares no inputs or outputs).
     pub(crate) fn runner(&self, graph: &str) -> FakeRunner {
+        self.runner_with_io(graph, &[], &[])
+    }
+
+    /// A runner standing for the graph `graph` that declares these input and output names
+    /// (`f32`, shape unknown), for the contract checks.
+    pub(crate) fn runner_with_io(
+        &self,
+        graph: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+    ) -> FakeRunner {
+        let info = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| TensorInfo {
+                    name: (*n).to_string(),
+                    element_type: "f32".into(),
+                    shape: Vec::new(),
+                })
+                .collect()
+        };
         FakeRunner {
             graph: graph.into(),
             script: self.clone(),
+            inputs: info(inputs),
+            outputs: info(outputs),
         }
     }
 
@@ -86,9 +109,19 @@ impl Script {
 pub(crate) struct FakeRunner {
     graph: String,
     script: Script,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
 }
 
 impl GraphRunner for FakeRunner {
+    fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
     fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
         let call = self
             .script

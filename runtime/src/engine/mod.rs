@@ -1,15 +1,19 @@
 //! Engines: what executes a bundle's graphs on the device.
 //!
-//! An engine loads one graph, describes its inputs and outputs, and runs it on [`Tensor`]s
-//! addressed by tensor name. ONNX Runtime on the CPU ([`OrtSession`]) is the engine available
-//! everywhere; the description types here ([`TensorInfo`], [`SessionConfig`]) are shared by
-//! every engine, and the per-frame pipeline drives every engine through [`GraphRunner`].
+//! An [`Engine`] loads graph files into [`GraphRunner`]s; a runner describes its inputs and
+//! outputs and runs on [`Tensor`]s addressed by tensor name. ONNX Runtime on the CPU
+//! ([`OrtEngine`], sessions [`OrtSession`]) is the engine available everywhere; its settings
+//! and errors stay in `engine/ort`. The per-frame pipeline is built from a bundle and any
+//! `&dyn Engine`, so another engine (a GPU one) plugs in here without touching it. The
+//! description types ([`TensorInfo`], [`SessionConfig`]) are shared by every engine.
 
 #[cfg(test)]
 pub(crate) mod fake;
 mod ort;
 
 pub use self::ort::OrtSession;
+
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -20,11 +24,61 @@ use crate::tensor::Tensor;
 pub trait GraphRunner {
     /// Runs the graph on named inputs and returns every output by name.
     fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>>;
+
+    /// The graph's inputs, in declaration order.
+    fn inputs(&self) -> &[TensorInfo];
+
+    /// The graph's outputs, in declaration order.
+    fn outputs(&self) -> &[TensorInfo];
+}
+
+/// A graph runner the pipeline owns (any engine).
+pub type BoxedRunner = Box<dyn GraphRunner + Send>;
+
+/// What builds runners from a bundle's graph files: the seam between the pipeline and the
+/// execution backends.
+pub trait Engine {
+    /// A short description for logs, e.g. `ONNX Runtime 1.32.0 on the CPU`.
+    fn describe(&self) -> String;
+
+    /// Loads the graph file at `path`.
+    fn load(&self, path: &Path) -> Result<BoxedRunner>;
+}
+
+/// ONNX Runtime on the CPU, with one [`SessionConfig`] for every graph it loads.
+#[derive(Debug, Clone, Default)]
+pub struct OrtEngine {
+    config: SessionConfig,
+}
+
+impl OrtEngine {
+    /// An engine whose sessions all use `config`.
+    pub fn new(config: SessionConfig) -> Self {
+        Self { config }
+    }
+}
+
+impl Engine for OrtEngine {
+    fn describe(&self) -> String {
+        "ONNX Runtime on the CPU".into()
+    }
+
+    fn load(&self, path: &Path) -> Result<BoxedRunner> {
+        Ok(Box::new(OrtSession::load(path, &self.config)?))
+    }
 }
 
 impl GraphRunner for OrtSession {
     fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
         OrtSession::run(self, inputs)
+    }
+
+    fn inputs(&self) -> &[TensorInfo] {
+        OrtSession::inputs(self)
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        OrtSession::outputs(self)
     }
 }
 
@@ -32,11 +86,27 @@ impl<T: GraphRunner + ?Sized> GraphRunner for &mut T {
     fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
         (**self).run(inputs)
     }
+
+    fn inputs(&self) -> &[TensorInfo] {
+        (**self).inputs()
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        (**self).outputs()
+    }
 }
 
 impl<T: GraphRunner + ?Sized> GraphRunner for Box<T> {
     fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
         (**self).run(inputs)
+    }
+
+    fn inputs(&self) -> &[TensorInfo] {
+        (**self).inputs()
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        (**self).outputs()
     }
 }
 

@@ -3,12 +3,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::tensor::Tensor;
 
 /// The decision for one frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// The part is good.
     #[serde(rename = "PASS")]
@@ -29,29 +29,94 @@ impl fmt::Display for Verdict {
 
 /// Why a frame is FAIL.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// The score is above the product's threshold.
     Anomaly,
     /// The routing distance is beyond the nearest product's radius.
     UnknownProduct,
+    /// The result was not ready within the trigger's deadline.
+    Deadline,
+    /// The trigger arrived while the trigger queue was full.
+    Busy,
+    /// No frame came from the camera; the message says why.
+    Camera(String),
     /// The frame could not be judged; the message says why.
     Error(String),
 }
 
-impl Reason {
-    /// Stable code for results files: `anomaly`, `unknown_product` or `error`.
-    pub fn code(&self) -> &'static str {
+/// The stable code of a [`Reason`], as results files and PLC gateways read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReasonCode {
+    /// `anomaly`
+    Anomaly,
+    /// `unknown_product`
+    UnknownProduct,
+    /// `deadline`
+    Deadline,
+    /// `busy`
+    Busy,
+    /// `camera`
+    Camera,
+    /// `error`
+    Error,
+}
+
+impl ReasonCode {
+    /// Every code, in the order above.
+    pub const ALL: [ReasonCode; 6] = [
+        ReasonCode::Anomaly,
+        ReasonCode::UnknownProduct,
+        ReasonCode::Deadline,
+        ReasonCode::Busy,
+        ReasonCode::Camera,
+        ReasonCode::Error,
+    ];
+
+    /// The code as written: `anomaly`, `unknown_product`, `deadline`, `busy`, `camera` or
+    /// `error`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Reason::Anomaly => "anomaly",
-            Reason::UnknownProduct => "unknown_product",
-            Reason::Error(_) => "error",
+            ReasonCode::Anomaly => "anomaly",
+            ReasonCode::UnknownProduct => "unknown_product",
+            ReasonCode::Deadline => "deadline",
+            ReasonCode::Busy => "busy",
+            ReasonCode::Camera => "camera",
+            ReasonCode::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Reason {
+    /// The reason's stable code.
+    pub fn kind(&self) -> ReasonCode {
+        match self {
+            Reason::Anomaly => ReasonCode::Anomaly,
+            Reason::UnknownProduct => ReasonCode::UnknownProduct,
+            Reason::Deadline => ReasonCode::Deadline,
+            Reason::Busy => ReasonCode::Busy,
+            Reason::Camera(_) => ReasonCode::Camera,
+            Reason::Error(_) => ReasonCode::Error,
         }
     }
 
-    /// The error message, for [`Reason::Error`].
+    /// Stable code for results files (see [`ReasonCode::as_str`]).
+    pub fn code(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The message, for [`Reason::Camera`] and [`Reason::Error`].
     pub fn message(&self) -> Option<&str> {
         match self {
-            Reason::Error(message) => Some(message),
+            Reason::Camera(message) | Reason::Error(message) => Some(message),
             _ => None,
         }
     }
@@ -84,7 +149,8 @@ pub struct Inference {
     /// The nearest product by routing, also when it is too far to count (`unknown_product`);
     /// `None` when routing was skipped (product named by the caller) or did not run.
     pub nearest: Option<String>,
-    /// Squared L2 distance of the routing vector to the product's (or nearest) prototype.
+    /// Routing distance of the frame to the product (or the nearest one), in the product's
+    /// routing model (see [`crate::route`]).
     pub distance: f32,
     /// That product's routing radius.
     pub routing_radius: f32,

@@ -470,3 +470,106 @@ fn local_scoring_needs_its_features_runner_and_one_map_per_product() {
     let err = bad.validate(Path::new("(test)")).expect_err("two graphs");
     assert!(err.to_string().contains("its scoring needs 1"), "{err}");
 }
+
+/// An engine of fake runners: each graph file declares the names the bundle contract gives
+/// it, except where `broken` says otherwise; every load is recorded.
+struct FakeEngine {
+    root: std::path::PathBuf,
+    script: Script,
+    loaded: std::sync::Mutex<Vec<String>>,
+    broken: Option<(
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    )>,
+}
+
+impl FakeEngine {
+    fn new(
+        root: &Path,
+        broken: Option<(
+            &'static str,
+            &'static [&'static str],
+            &'static [&'static str],
+        )>,
+    ) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            script: Script::default(),
+            loaded: Default::default(),
+            broken,
+        }
+    }
+}
+
+impl Engine for FakeEngine {
+    fn describe(&self) -> String {
+        "fake engine".into()
+    }
+
+    fn load(&self, path: &Path) -> Result<BoxedRunner> {
+        let rel = path
+            .strip_prefix(&self.root)
+            .expect("a bundle file")
+            .to_string_lossy()
+            .into_owned();
+        self.loaded.lock().unwrap().push(rel.clone());
+        let (inputs, outputs): (Vec<&str>, Vec<&str>) = match rel.as_str() {
+            "trunk.onnx" => (vec![IMAGE], vec!["layer2"]),
+            "head.onnx" => (vec!["t0", "s0", "t1", "s1"], vec![MAP, SCORE]),
+            stage if stage.starts_with("stages/") => (vec![X], vec![Y, POOLED]),
+            _ => (vec![X], vec![Y]),
+        };
+        let (inputs, outputs) = match self.broken {
+            Some((graph, i, o)) if graph == rel => (i.to_vec(), o.to_vec()),
+            _ => (inputs, outputs),
+        };
+        Ok(Box::new(
+            self.script.runner_with_io(&rel, &inputs, &outputs),
+        ))
+    }
+}
+
+#[test]
+fn a_pipeline_is_built_from_a_bundle_and_any_engine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = crate::bundle::tests::write_bundle(dir.path(), &["bolt", "nut"]);
+    let bundle = Bundle::open(dir.path()).expect("open");
+    let engine = FakeEngine::new(dir.path(), None);
+    let pipeline = Pipeline::with_engine(&bundle, &engine).expect("pipeline");
+    assert_eq!(pipeline.manifest().products.len(), 2);
+    // One load per graph file of the manifest: trunk, later stage, head, 2 x 2 adapters.
+    let loaded = engine.loaded.lock().unwrap().clone();
+    let graphs = 3 + manifest
+        .products
+        .iter()
+        .map(|p| p.adapters.len())
+        .sum::<usize>();
+    assert_eq!(loaded.len(), graphs, "{loaded:?}");
+    engine.script.done();
+}
+
+#[test]
+fn a_graph_breaking_the_contract_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::bundle::tests::write_bundle(dir.path(), &["bolt"]);
+    let bundle = Bundle::open(dir.path()).expect("open");
+    let engine = FakeEngine::new(
+        dir.path(),
+        Some(("head.onnx", &["t0", "s0", "t1", "s1"], &[MAP])),
+    );
+    let err = Pipeline::with_engine(&bundle, &engine).expect_err("no score output");
+    let text = err.to_string();
+    assert!(
+        text.contains("head.onnx") && text.contains("score"),
+        "{text}"
+    );
+    let engine = FakeEngine::new(dir.path(), Some(("trunk.onnx", &["pixels"], &["layer2"])));
+    let text = Pipeline::with_engine(&bundle, &engine)
+        .expect_err("wrong input")
+        .to_string();
+    assert!(
+        text.contains("trunk.onnx") && text.contains("pixels"),
+        "{text}"
+    );
+}
