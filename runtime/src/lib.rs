@@ -50,6 +50,7 @@ pub mod preprocess;
 pub mod results;
 pub mod route;
 pub mod source;
+pub mod station;
 mod tensor;
 
 pub use engine::{

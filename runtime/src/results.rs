@@ -25,6 +25,9 @@ use crate::pipeline::{Inference, Latency, ReasonCode, Verdict};
 pub struct ResultLine {
     /// The frame's id (for `dir:` sources, its path relative to the source directory).
     pub image: String,
+    /// The station trigger this line answers (counted from 1); absent outside a station.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<u64>,
     /// The product the frame was judged as; `None` when unknown or not judged.
     pub product: Option<String>,
     /// The nearest product by routing, also when too far to count.
@@ -93,6 +96,7 @@ impl ResultLine {
     pub fn new(image: &str, result: &Inference, heatmap: Option<String>) -> Self {
         Self {
             image: image.to_string(),
+            trigger: None,
             product: result.product.clone(),
             nearest: result.nearest.clone(),
             distance: finite(result.distance),

@@ -4,6 +4,7 @@
 mod info;
 mod probe;
 mod run;
+mod station;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Show the ONNX Runtime library in use and a model's inputs and outputs.
     Probe(probe::ProbeArgs),
+    /// Serve triggers from stdin (`TRIGGER [product]`): one JSON result line per trigger.
+    Station(station::StationArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -45,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Run(run_args) => run::handle(&run_args),
         Command::Info(info_args) => info::handle(&info_args),
         Command::Probe(probe_args) => probe::handle(&probe_args),
+        Command::Station(station_args) => station::handle(&station_args),
     }
 }
 

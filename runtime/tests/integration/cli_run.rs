@@ -368,3 +368,47 @@ fn pipeline_runs_the_real_graphs() -> anyhow::Result<()> {
     assert_eq!((r.verdict, r.score), (Verdict::Pass, 0.0));
     Ok(())
 }
+
+#[test]
+fn station_answers_each_stdin_trigger_with_one_line() -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let s = setup()?;
+    let mut child = runtime()
+        .args(["station", "--bundle"])
+        .arg(&s.bundle)
+        .arg("--camera")
+        .arg(format!("dir:{}", s.frames.display()))
+        .args(["--loop", "--trigger", "stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Frames in path order: blue/0.png, broken.png, green.png, red/0.png, then blue again.
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"TRIGGER\nTRIGGER\nnot a command\nTRIGGER\nTRIGGER red\n\ntrigger\n")?;
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("unknown command `not`"), "{stderr}");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let field = |i: usize, k: &str| lines[i][k].clone();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["trigger"], i as u64 + 1);
+    }
+    assert_eq!(field(0, "image"), "blue/0.png");
+    assert_eq!(field(0, "reason"), "anomaly");
+    assert_eq!(field(1, "reason"), "error");
+    assert_eq!(field(2, "reason"), "unknown_product");
+    assert_eq!(field(3, "product"), "red");
+    assert_eq!(field(3, "verdict"), "PASS");
+    assert_eq!(field(4, "image"), "blue/0.png");
+    Ok(())
+}
