@@ -1,5 +1,5 @@
 //! `adapts-runtime station`: serve triggers from standard input (`TRIGGER [product]` lines)
-//! with frames from a source, one JSON result line per trigger on standard output.
+//! or a free-running interval, with frames from a source, one JSON result line per trigger on standard output.
 //!
 //! Logs and the closing summary go to stderr, so stdout carries result lines only.
 
@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use adapts_runtime::bundle::Bundle;
 use adapts_runtime::pipeline::Pipeline;
 use adapts_runtime::source::{Frame, FrameError, FrameSource, SourceSpec};
-use adapts_runtime::station::serve;
+use adapts_runtime::station::interval::{parse_period, IntervalTrigger};
 use adapts_runtime::station::stdio::{JsonLinesSink, LineTrigger};
+use adapts_runtime::station::{serve, Trigger};
 use adapts_runtime::{ort_runtime, Error, SessionConfig};
 
 /// Arguments of `station`.
@@ -26,9 +27,13 @@ pub struct StationArgs {
     /// camera that never ends).
     #[arg(long = "loop")]
     looping: bool,
-    /// Where triggers come from: `stdin` (lines `TRIGGER [product]`).
+    /// Where triggers come from: `stdin` (lines `TRIGGER [product]`) or `every:PERIOD`
+    /// (free-run, e.g. `every:100ms`).
     #[arg(long, value_name = "KIND", default_value = "stdin")]
     trigger: String,
+    /// With `every:`, stop after this many triggers (default: run until stopped).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
     /// Threads per graph run (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -59,13 +64,21 @@ impl FrameSource for Looping {
 /// Serves triggers until standard input ends.
 pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
     let spec: SourceSpec = args.camera.parse()?;
-    if !args.trigger.eq_ignore_ascii_case("stdin") {
+    let mut trigger: Box<dyn Trigger> = if args.trigger.eq_ignore_ascii_case("stdin") {
+        Box::new(LineTrigger::spawn(BufReader::new(std::io::stdin())))
+    } else if let Some(period) = args.trigger.strip_prefix("every:") {
+        let period = parse_period(period).map_err(|reason| Error::Source {
+            spec: args.trigger.clone(),
+            reason,
+        })?;
+        Box::new(IntervalTrigger::new(period, args.count))
+    } else {
         return Err(Error::Source {
             spec: args.trigger.clone(),
-            reason: "unknown trigger (this build has: stdin)".into(),
+            reason: "unknown trigger (this build has: stdin, every:PERIOD)".into(),
         }
         .into());
-    }
+    };
     let config = SessionConfig {
         intra_op_threads: args.threads.map(usize::from),
         ..SessionConfig::default()
@@ -82,15 +95,15 @@ pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
         spec.open()?
     };
     eprintln!(
-        "station: bundle {} ({} products), ONNX Runtime {}, camera {}, triggers from stdin",
+        "station: bundle {} ({} products), ONNX Runtime {}, camera {}, trigger {}",
         args.bundle.display(),
         bundle.manifest().products.len(),
         runtime.version(),
-        args.camera
+        args.camera,
+        args.trigger
     );
-    let mut trigger = LineTrigger::spawn(BufReader::new(std::io::stdin()));
     let mut sink = JsonLinesSink::new(std::io::stdout().lock());
-    let served = serve(&mut pipeline, camera.as_mut(), &mut trigger, &mut sink)?;
+    let served = serve(&mut pipeline, camera.as_mut(), trigger.as_mut(), &mut sink)?;
     eprintln!(
         "station: {} triggers answered, PASS {}, FAIL {}",
         served.triggers,

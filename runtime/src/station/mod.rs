@@ -6,9 +6,11 @@
 //! yields exactly one [`ResultLine`]: a frame that cannot be read is FAIL `error`, a camera
 //! that gives no frame is FAIL `camera`, never a missing answer.
 //!
-//! This build has the stdin/stdout line protocol ([`stdio`]); GPIO lines, V4L2 capture,
+//! This build has the stdin/stdout line protocol ([`stdio`]) and free-run at a fixed
+//! interval ([`interval`]); GPIO lines, V4L2 capture,
 //! deadlines, the bounded trigger queue and hot reload plug in behind the same traits.
 
+pub mod interval;
 pub mod stdio;
 
 use std::time::{Duration, Instant};

@@ -412,3 +412,41 @@ fn station_answers_each_stdin_trigger_with_one_line() -> anyhow::Result<()> {
     assert_eq!(field(4, "image"), "blue/0.png");
     Ok(())
 }
+
+#[test]
+fn station_free_runs_count_triggers_and_names_a_bad_trigger() -> anyhow::Result<()> {
+    let s = setup()?;
+    let camera = format!("dir:{}", s.frames.display());
+    let out = runtime()
+        .args(["station", "--bundle"])
+        .arg(&s.bundle)
+        .args([
+            "--camera",
+            &camera,
+            "--loop",
+            "--trigger",
+            "every:2ms",
+            "--count",
+            "6",
+        ])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let triggers: Vec<u64> = lines.iter().filter_map(|l| l["trigger"].as_u64()).collect();
+    assert_eq!(triggers, [1, 2, 3, 4, 5, 6]);
+    let out = runtime()
+        .args(["station", "--bundle"])
+        .arg(&s.bundle)
+        .args(["--camera", &camera, "--trigger", "every:soon"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`soon`"));
+    Ok(())
+}
