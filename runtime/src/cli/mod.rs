@@ -1,6 +1,7 @@
 //! The command line: argument definitions, one module per subcommand, and the exit-code
 //! contract. Each subcommand module turns its arguments into library calls and prints.
 
+mod bench;
 mod info;
 mod probe;
 mod run;
@@ -38,6 +39,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Show the ONNX Runtime library in use and a model's inputs and outputs.
     Probe(probe::ProbeArgs),
+    /// Time the full pipeline against the bare trunk on the same engine: p50, p99, ratio.
+    Bench(bench::BenchArgs),
     /// Serve triggers from stdin (`TRIGGER [product]`): one JSON result line per trigger.
     Station(station::StationArgs),
 }
@@ -49,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Info(info_args) => info::handle(&info_args),
         Command::Probe(probe_args) => probe::handle(&probe_args),
         Command::Station(station_args) => station::handle(&station_args),
+        Command::Bench(bench_args) => bench::handle(&bench_args),
     }
 }
 

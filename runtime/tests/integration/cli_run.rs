@@ -450,3 +450,46 @@ fn station_free_runs_count_triggers_and_names_a_bad_trigger() -> anyhow::Result<
     assert!(String::from_utf8_lossy(&out.stderr).contains("`soon`"));
     Ok(())
 }
+
+#[test]
+fn bench_times_pipeline_and_bare_trunk_in_one_run() -> anyhow::Result<()> {
+    let s = setup()?;
+    let out = runtime()
+        .args(["bench", "--bundle"])
+        .arg(&s.bundle)
+        .args(["--iters", "30", "--warmup", "3", "--json"])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["iters"], 30);
+    assert_eq!(v["products"], 2);
+    let (pipe, bare) = (&v["pipeline_ms"], &v["trunk_ms"]);
+    for spread in [pipe, bare] {
+        let (p50, p99, max) = (
+            spread["p50"].as_f64(),
+            spread["p99"].as_f64(),
+            spread["max"].as_f64(),
+        );
+        let (p50, p99, max) = (p50.unwrap(), p99.unwrap(), max.unwrap());
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{spread}");
+    }
+    let ratio = v["ratio_p50"].as_f64().unwrap();
+    let want = pipe["p50"].as_f64().unwrap() / bare["p50"].as_f64().unwrap();
+    assert!((ratio - want).abs() < 1e-9, "{ratio} vs {want}");
+    // A frames folder with nothing readable is an error naming it.
+    let empty = s.root.join("empty");
+    std::fs::create_dir_all(&empty)?;
+    let out = runtime()
+        .args(["bench", "--bundle"])
+        .arg(&s.bundle)
+        .arg("--images")
+        .arg(&empty)
+        .output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no images"));
+    Ok(())
+}

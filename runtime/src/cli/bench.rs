@@ -1,0 +1,268 @@
+//! `adapts-runtime bench`: steady-state latency of the full pipeline and, in the same run and
+//! through the same engine, of the bare trunk (the trunk graph and the later stages, the
+//! teacher path alone), with their ratio and the peak resident memory.
+//!
+//! The ratio is what a product costs on top of the shared trunk per frame: routing, the
+//! product's adapters or map, and the head. Both loops run the same frames after a warm-up;
+//! p50, p99 and max are nearest-rank percentiles of per-frame wall time.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use adapts_runtime::bundle::manifest::{FEATURES_IN, FEATURES_OUT, IMAGE};
+use adapts_runtime::bundle::Bundle;
+use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
+use adapts_runtime::preprocess::Preprocess;
+use adapts_runtime::source::{DirSource, FrameSource};
+use adapts_runtime::{ort_runtime, Engine, OrtEngine, SessionConfig, Tensor};
+use anyhow::Context;
+use image::RgbImage;
+use serde::Serialize;
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Bundle directory written by adapts-builder.
+    #[arg(long, value_name = "DIR")]
+    bundle: PathBuf,
+    /// Frames to judge, round-robin (default: one synthetic frame at the input size).
+    #[arg(long, value_name = "DIR")]
+    images: Option<PathBuf>,
+    /// Timed frames per loop.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    iters: u32,
+    /// Untimed frames before each loop.
+    #[arg(long, default_value_t = 20)]
+    warmup: u32,
+    /// Threads per graph run (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Print the figures as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Percentiles of one set of timings, milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+impl Spread {
+    /// Nearest-rank percentiles of `ms` (sorted in place); zeros when empty.
+    pub fn of(ms: &mut [f64]) -> Self {
+        if ms.is_empty() {
+            return Self {
+                p50: 0.0,
+                p99: 0.0,
+                max: 0.0,
+                mean: 0.0,
+            };
+        }
+        ms.sort_by(f64::total_cmp);
+        let rank = |p: f64| ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+        Self {
+            p50: rank(0.5),
+            p99: rank(0.99),
+            max: ms[ms.len() - 1],
+            mean: ms.iter().sum::<f64>() / ms.len() as f64,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    bundle: PathBuf,
+    products: usize,
+    frames: usize,
+    iters: u32,
+    pipeline_ms: Spread,
+    stages_ms: StagesMs,
+    trunk_ms: Spread,
+    /// Pipeline p50 / bare-trunk p50.
+    ratio_p50: f64,
+    /// Pipeline p99 / bare-trunk p99.
+    ratio_p99: f64,
+    frames_per_second: f64,
+    peak_rss_mb: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct StagesMs {
+    preprocess: Spread,
+    trunk: Spread,
+    route: Spread,
+    adapters: Spread,
+    head: Spread,
+}
+
+fn frames(args: &BenchArgs, size: u32) -> anyhow::Result<Vec<RgbImage>> {
+    let Some(dir) = &args.images else {
+        // A deterministic textured frame: no image decoding in the loop either way.
+        return Ok(vec![RgbImage::from_fn(size, size, |x, y| {
+            let v = ((x * 31 + y * 17) % 251) as u8;
+            image::Rgb([v, v.wrapping_mul(3), v.wrapping_add(91)])
+        })]);
+    };
+    let mut source = DirSource::open(dir)?;
+    let mut out = Vec::new();
+    while let Some(item) = source.next_frame() {
+        out.push(item.map_err(|e| anyhow::anyhow!("{}", e))?.image);
+    }
+    anyhow::ensure!(!out.is_empty(), "no images under {}", dir.display());
+    Ok(out)
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1e3)
+}
+
+/// Times the pipeline, then the bare trunk, on the same frames.
+pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
+    let config = SessionConfig {
+        intra_op_threads: args.threads.map(usize::from),
+        ..SessionConfig::default()
+    };
+    let bundle = Bundle::open(&args.bundle)?;
+    let m = bundle.manifest().clone();
+    ort_runtime()?;
+    let engine = OrtEngine::new(config);
+    let mut pipeline = Pipeline::with_engine(&bundle, &engine)?;
+    let images = frames(args, m.trunk.input_size)?;
+
+    let total = (args.warmup + args.iters) as usize;
+    let (mut all, mut pre, mut trunk, mut route, mut adapters, mut head) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut pass = 0usize;
+    for i in 0..total {
+        let r = pipeline.infer(&images[i % images.len()], None);
+        if let Some(Reason::Error(message)) = &r.reason {
+            anyhow::bail!("the pipeline failed on a frame: {message}");
+        }
+        pass += usize::from(r.verdict == Verdict::Pass);
+        if i >= args.warmup as usize {
+            let l = r.latency;
+            all.push(l.total_ms);
+            pre.push(l.preprocess_ms);
+            trunk.push(l.trunk_ms);
+            route.push(l.route_ms);
+            adapters.push(l.adapters_ms);
+            head.push(l.head_ms);
+        }
+    }
+    log::debug!("{pass} of {total} frames passed");
+    drop(pipeline);
+
+    // The bare trunk: the teacher path alone, through the same engine.
+    let mut graphs = vec![engine.load(&bundle.trunk_graph())?];
+    for stage in &m.later_stages {
+        graphs.push(engine.load(&bundle.file_path(&stage.graph))?);
+    }
+    let first = m.trunk_output().unwrap_or_default().to_string();
+    let preprocess = Preprocess::full_frame(m.trunk.input_size, m.trunk.normalization);
+    let s = m.trunk.input_size as usize;
+    let inputs: Vec<Tensor> = images
+        .iter()
+        .map(|img| Tensor::new(vec![1, 3, s, s], preprocess.apply(img)))
+        .collect::<adapts_runtime::Result<_>>()?;
+    let mut bare = Vec::new();
+    for i in 0..total {
+        let start = Instant::now();
+        let outputs = graphs[0].run(&[(IMAGE, &inputs[i % inputs.len()])])?;
+        let mut feature = take(outputs, &first)?;
+        for g in graphs.iter_mut().skip(1) {
+            feature = take(g.run(&[(FEATURES_IN, &feature)])?, FEATURES_OUT)?;
+        }
+        if i >= args.warmup as usize {
+            bare.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+
+    let pipeline_ms = Spread::of(&mut all);
+    let trunk_ms = Spread::of(&mut bare);
+    let report = Report {
+        bundle: args.bundle.clone(),
+        products: m.products.len(),
+        frames: images.len(),
+        iters: args.iters,
+        pipeline_ms,
+        stages_ms: StagesMs {
+            preprocess: Spread::of(&mut pre),
+            trunk: Spread::of(&mut trunk),
+            route: Spread::of(&mut route),
+            adapters: Spread::of(&mut adapters),
+            head: Spread::of(&mut head),
+        },
+        trunk_ms,
+        ratio_p50: pipeline_ms.p50 / trunk_ms.p50,
+        ratio_p99: pipeline_ms.p99 / trunk_ms.p99,
+        frames_per_second: 1e3 / pipeline_ms.mean,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let row = |name: &str, s: &Spread| {
+        println!(
+            "{name:<12} p50 {:>8.3}  p99 {:>8.3}  max {:>8.3}  mean {:>8.3} ms",
+            s.p50, s.p99, s.max, s.mean
+        )
+    };
+    println!(
+        "bundle {} ({} products), {} timed frames per loop",
+        args.bundle.display(),
+        report.products,
+        args.iters
+    );
+    row("pipeline", &report.pipeline_ms);
+    row("  preprocess", &report.stages_ms.preprocess);
+    row("  trunk", &report.stages_ms.trunk);
+    row("  route", &report.stages_ms.route);
+    row("  adapters", &report.stages_ms.adapters);
+    row("  head", &report.stages_ms.head);
+    row("bare trunk", &report.trunk_ms);
+    println!(
+        "pipeline / bare trunk: {:.3}x at p50, {:.3}x at p99; {:.1} frames/s; peak RSS {}",
+        report.ratio_p50,
+        report.ratio_p99,
+        report.frames_per_second,
+        report
+            .peak_rss_mb
+            .map_or("-".to_string(), |m| format!("{m:.1} MB"))
+    );
+    Ok(())
+}
+
+fn take(outputs: Vec<(String, Tensor)>, name: &str) -> anyhow::Result<Tensor> {
+    outputs
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t)
+        .with_context(|| format!("the graph has no output `{name}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let s = Spread::of(&mut v);
+        assert_eq!((s.p50, s.p99, s.max), (50.0, 99.0, 100.0));
+        assert!((s.mean - 50.5).abs() < 1e-12);
+        let s = Spread::of(&mut [7.0]);
+        assert_eq!((s.p50, s.p99, s.max), (7.0, 7.0, 7.0));
+        assert_eq!(Spread::of(&mut []).max, 0.0);
+    }
+}
