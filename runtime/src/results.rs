@@ -28,6 +28,12 @@ pub struct ResultLine {
     /// The station trigger this line answers (counted from 1); absent outside a station.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<u64>,
+    /// The frame's sequence number at its source (station only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    /// When the frame was captured, milliseconds since the Unix epoch (station only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_unix_ms: Option<u64>,
     /// The product the frame was judged as; `None` when unknown or not judged.
     pub product: Option<String>,
     /// The nearest product by routing, also when too far to count.
@@ -97,6 +103,8 @@ impl ResultLine {
         Self {
             image: image.to_string(),
             trigger: None,
+            frame: None,
+            captured_unix_ms: None,
             product: result.product.clone(),
             nearest: result.nearest.clone(),
             distance: finite(result.distance),

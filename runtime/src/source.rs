@@ -21,6 +21,10 @@ pub struct Frame {
     pub id: String,
     /// The image.
     pub image: RgbImage,
+    /// Counts the frames a source has delivered, from 1.
+    pub sequence: u64,
+    /// When the frame was captured (for a directory source: read).
+    pub captured: std::time::SystemTime,
 }
 
 /// A frame that could not be captured or decoded.
@@ -79,6 +83,7 @@ pub struct DirSource {
     root: PathBuf,
     files: std::vec::IntoIter<(String, PathBuf)>,
     len: usize,
+    delivered: u64,
 }
 
 impl DirSource {
@@ -100,6 +105,7 @@ impl DirSource {
             root: root.to_path_buf(),
             files: files.into_iter(),
             len,
+            delivered: 0,
         })
     }
 
@@ -122,8 +128,15 @@ impl DirSource {
 impl FrameSource for DirSource {
     fn next_frame(&mut self) -> Option<std::result::Result<Frame, FrameError>> {
         let (id, path) = self.files.next()?;
+        self.delivered += 1;
+        let captured = std::time::SystemTime::now();
         Some(match load_rgb(&path) {
-            Ok(image) => Ok(Frame { id, image }),
+            Ok(image) => Ok(Frame {
+                id,
+                image,
+                sequence: self.delivered,
+                captured,
+            }),
             Err(error) => Err(FrameError { id, error }),
         })
     }

@@ -39,14 +39,16 @@ pub struct StationArgs {
     threads: Option<u16>,
 }
 
-/// A source opened again from the start whenever it ends.
+/// A source opened again from the start whenever it ends; frames keep counting across
+/// passes.
 struct Looping {
     spec: SourceSpec,
     inner: Box<dyn FrameSource + Send>,
+    delivered: u64,
 }
 
-impl FrameSource for Looping {
-    fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+impl Looping {
+    fn next_pass(&mut self) -> Option<Result<Frame, FrameError>> {
         if let Some(item) = self.inner.next_frame() {
             return Some(item);
         }
@@ -58,6 +60,17 @@ impl FrameSource for Looping {
             }
         }
         self.inner.next_frame()
+    }
+}
+
+impl FrameSource for Looping {
+    fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        let item = self.next_pass()?;
+        self.delivered += 1;
+        Some(item.map(|frame| Frame {
+            sequence: self.delivered,
+            ..frame
+        }))
     }
 }
 
@@ -90,6 +103,7 @@ pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
         Box::new(Looping {
             inner: spec.open()?,
             spec,
+            delivered: 0,
         })
     } else {
         spec.open()?

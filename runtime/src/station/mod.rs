@@ -87,11 +87,15 @@ pub fn serve(
             Wait::Closed => break,
         };
         sink.busy(true)?;
+        let mut frame_info = None;
         let (id, result) = match camera.next_frame() {
-            Some(Ok(frame)) => (
-                frame.id,
-                pipeline.infer(&frame.image, event.product.as_deref()),
-            ),
+            Some(Ok(frame)) => {
+                frame_info = Some((frame.sequence, frame.captured));
+                (
+                    frame.id,
+                    pipeline.infer(&frame.image, event.product.as_deref()),
+                )
+            }
             Some(Err(err)) => (
                 err.id.clone(),
                 Inference::failed(format!("frame `{}`: {}", err.id, err.error.chain_message())),
@@ -104,6 +108,13 @@ pub fn serve(
         };
         let mut line = ResultLine::new(&id, &result, None);
         line.trigger = Some(event.id);
+        if let Some((sequence, captured)) = frame_info {
+            line.frame = Some(sequence);
+            line.captured_unix_ms = captured
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_millis() as u64);
+        }
         sink.result(&line)?;
         sink.busy(false)?;
         served.triggers += 1;

@@ -410,6 +410,11 @@ fn station_answers_each_stdin_trigger_with_one_line() -> anyhow::Result<()> {
     assert_eq!(field(3, "product"), "red");
     assert_eq!(field(3, "verdict"), "PASS");
     assert_eq!(field(4, "image"), "blue/0.png");
+    // Frames count on across passes of the folder; the broken one has no frame number.
+    assert_eq!(field(0, "frame"), 1);
+    assert!(field(1, "frame").is_null());
+    assert_eq!(field(4, "frame"), 5);
+    assert!(field(4, "captured_unix_ms").as_u64().unwrap() > 1_600_000_000_000);
     Ok(())
 }
 
