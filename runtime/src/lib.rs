@@ -47,6 +47,7 @@ pub mod heatmap;
 mod ort_env;
 pub mod pipeline;
 pub mod preprocess;
+pub mod process;
 pub mod results;
 pub mod route;
 pub mod source;

@@ -233,13 +233,7 @@ pub struct EvalReport {
     pub images: Vec<ImageRecord>,
 }
 
-/// Peak resident set size of this process in MB (Linux), `None` elsewhere.
-pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1e3)
-}
+pub use adapts_runtime::process::peak_rss_mb;
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
 fn csv_field(s: &str) -> String {

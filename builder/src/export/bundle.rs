@@ -81,6 +81,15 @@ fn write_trunk(
     Ok(y)
 }
 
+/// Writes the traced head graph `g` with its `map` and `score` outputs.
+fn write_head(writer: &mut BundleWriter, g: OnnxGraph, map: &Value, score: &Value) -> Result<()> {
+    writer.add_file(
+        HEAD_GRAPH,
+        &bytes(&g.finish("head", &[(MAP, map), (SCORE, score)], &[])),
+    )?;
+    Ok(())
+}
+
 /// Traces and writes the later stages after the trunk graph up to the plan's last stage,
 /// each with its pooled routing vector. Returns the adapted (or tapped) stages, the first
 /// one included, the later stages as the manifest lists them, and the routing dimension.
@@ -145,10 +154,7 @@ pub fn write_shared(
         pairs.push((t, s));
     }
     let (map, score) = head::score(&mut g, &pairs, size)?;
-    writer.add_file(
-        HEAD_GRAPH,
-        &bytes(&g.finish("head", &[(MAP, &map), (SCORE, &score)], &[])),
-    )?;
+    write_head(writer, g, &map, &score)?;
 
     Ok(Shared {
         trunk: trunk_info,
@@ -196,10 +202,7 @@ pub fn write_shared_local(
     let mut g = OnnxGraph::new();
     let m = g.input(FEATURES_IN, &[1, 1, hw.0, hw.1]);
     let (map, score) = local::head(&mut g, &m, hw, size, sigma)?;
-    writer.add_file(
-        HEAD_GRAPH,
-        &bytes(&g.finish("head", &[(MAP, &map), (SCORE, &score)], &[])),
-    )?;
+    write_head(writer, g, &map, &score)?;
 
     Ok(Shared {
         trunk: trunk_info,

@@ -235,6 +235,29 @@ pub struct Calibration {
     pub val_anomaly_scores: Vec<f32>,
 }
 
+impl Calibration {
+    /// The routing `(prototype, model, radius)` with the threshold `rule` sets on the
+    /// validation scores, and what follows from them (expected rates, normal statistics).
+    fn new(
+        (prototype, routing, routing_radius): (Vec<f32>, RoutingModel, f32),
+        rule: ThresholdRule,
+        normal_scores: Vec<f32>,
+        anomaly_scores: Vec<f32>,
+    ) -> Self {
+        let threshold = rule.threshold(&normal_scores, &anomaly_scores);
+        Self {
+            prototype,
+            routing,
+            routing_radius,
+            threshold,
+            rates: ExpectedRates::of(threshold, &normal_scores, &anomaly_scores),
+            normal: stats(&normal_scores),
+            val_normal_scores: normal_scores,
+            val_anomaly_scores: anomaly_scores,
+        }
+    }
+}
+
 /// Prototype, radius and threshold for a product trained with the paper's recipe.
 pub fn calibrate(
     setup: &ProductSetup,
@@ -260,18 +283,13 @@ pub fn calibrate(
         .into_iter()
         .flat_map(|s| s.scores)
         .collect();
-    let threshold = rule.threshold(&normal_scores, &anomaly_scores);
     let radius = distances.iter().copied().fold(0f32, f32::max) * RADIUS_MARGIN;
-    Ok(Calibration {
-        prototype: proto,
-        routing: RoutingModel::Euclidean,
-        routing_radius: radius,
-        threshold,
-        rates: ExpectedRates::of(threshold, &normal_scores, &anomaly_scores),
-        normal: stats(&normal_scores),
-        val_normal_scores: normal_scores,
-        val_anomaly_scores: anomaly_scores,
-    })
+    Ok(Calibration::new(
+        (proto, RoutingModel::Euclidean, radius),
+        rule,
+        normal_scores,
+        anomaly_scores,
+    ))
 }
 
 /// The synthetic anomalies the threshold is checked against: `ANOMALIES_PER_VAL_IMAGE` per
@@ -309,7 +327,6 @@ pub fn calibrate_local(
     let refs: Vec<&RgbImage> = synthetic.iter().collect();
     let (anomaly_features, _) = extractor.run_images(&refs, setup, 8)?;
     let anomaly_scores = score_features(map, &anomaly_features, size, sigma)?;
-    let threshold = rule.threshold(&normal_scores, &anomaly_scores);
 
     let (prototype, routing) = routing_model(train_pooled)?;
     let router = adapts_runtime::route::Router::from_models(vec![(
@@ -324,16 +341,12 @@ pub fn calibrate_local(
         }
     }
     let radius = distances.iter().copied().fold(0f32, f32::max) * LOCAL_RADIUS_MARGIN;
-    Ok(Calibration {
-        prototype,
-        routing,
-        routing_radius: radius,
-        threshold,
-        rates: ExpectedRates::of(threshold, &normal_scores, &anomaly_scores),
-        normal: stats(&normal_scores),
-        val_normal_scores: normal_scores,
-        val_anomaly_scores: anomaly_scores,
-    })
+    Ok(Calibration::new(
+        (prototype, routing, radius),
+        rule,
+        normal_scores,
+        anomaly_scores,
+    ))
 }
 
 fn squared_distances(pooled: &Tensor, prototype: &Tensor) -> Result<Vec<f32>> {

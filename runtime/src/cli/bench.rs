@@ -13,6 +13,7 @@ use adapts_runtime::bundle::manifest::{FEATURES_IN, FEATURES_OUT, IMAGE};
 use adapts_runtime::bundle::Bundle;
 use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::Preprocess;
+use adapts_runtime::process::peak_rss_mb;
 use adapts_runtime::source::{DirSource, FrameSource};
 use adapts_runtime::{ort_runtime, Engine, OrtEngine, SessionConfig, Tensor};
 use anyhow::Context;
@@ -118,12 +119,6 @@ fn frames(args: &BenchArgs, size: u32) -> anyhow::Result<Vec<RgbImage>> {
     }
     anyhow::ensure!(!out.is_empty(), "no images under {}", dir.display());
     Ok(out)
-}
-
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1e3)
 }
 
 /// Times the pipeline, then the bare trunk, on the same frames.
