@@ -56,11 +56,14 @@ paper:
 		--presets $(PRESETS) --recipe $(RECIPE) --epochs $(PAPER_EPOCHS) --image-size 224 \
 		--out $(PAPER_OUT)
 
-# Tests need the weights and libonnxruntime, not the Python benchmark baseline. The README
+# Tests need the weights and libonnxruntime, not the Python benchmark baseline. The camera
+# module is also tested with the `v4l2` feature (its bindings need libclang). The README
 # check then runs every command in the README's shell blocks with the binaries just built.
 test:
 	ADAPTS_SETUP_VENV=0 scripts/setup.sh
+	scripts/ensure-libclang.sh
 	$(CARGO) test --workspace
+	$(CARGO) test -p adapts-runtime --features v4l2 --lib camera::
 	scripts/check-readme.sh
 
 bench: setup
@@ -71,6 +74,8 @@ bench: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/ensure-libclang.sh
+	$(CARGO) clippy -p adapts-runtime --all-targets --features v4l2 -- -D warnings
 
 # Regenerates committed test fixtures (needs only Python's standard library).
 fixtures:

@@ -12,68 +12,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The library path given through the environment variable does not exist.
-    #[error("{var} is set to `{}`, but no file exists there", path.display())]
-    OrtLibraryMissing {
-        /// Name of the environment variable that was read.
-        var: &'static str,
-        /// The path it named.
-        path: PathBuf,
-    },
-
-    /// Neither the environment variable nor the default location yielded a library.
-    #[error(
-        "ONNX Runtime library not found: {var} is not set and `{default}` does not exist in `{}` \
-         or any of its parent directories; run `scripts/setup.sh` in the workspace to fetch it, \
-         or set {var} to the path of libonnxruntime",
-        searched_from.display()
-    )]
-    OrtLibraryNotFound {
-        /// Name of the environment variable that was checked.
-        var: &'static str,
-        /// The default path, relative to the workspace root.
-        default: &'static str,
-        /// The directory the upward search started from.
-        searched_from: PathBuf,
-    },
-
-    /// The library file exists but could not be loaded or is an incompatible version.
-    #[error("cannot load ONNX Runtime from `{}`: {reason}", path.display())]
-    OrtLibraryLoad {
-        /// The library that was opened.
-        path: PathBuf,
-        /// Why the dynamic loader or `ort` refused it (the loader's own message included).
-        reason: String,
-    },
-
-    /// The library loaded, but its version string could not be read.
-    #[error("cannot read the ONNX Runtime version from `{}`: {reason}", path.display())]
-    OrtVersion {
-        /// The library that was opened.
-        path: PathBuf,
-        /// What was wrong with it.
-        reason: String,
-    },
-
-    /// The process-wide ONNX Runtime environment could not be created.
-    #[error("cannot create the ONNX Runtime environment")]
-    OrtEnvironment(#[source] ort::Error),
+    /// An engine's own failure (ONNX Runtime's errors are `engine::ort::OrtError`): loading
+    /// its library, loading a graph, running one. Shown as the engine's message.
+    #[error(transparent)]
+    Engine(Box<dyn std::error::Error + Send + Sync + 'static>),
 
     /// A model file does not exist.
     #[error("model `{}` does not exist", path.display())]
     ModelNotFound {
         /// The path that was given.
         path: PathBuf,
-    },
-
-    /// ONNX Runtime refused a model file or a session option.
-    #[error("cannot load model `{}`", path.display())]
-    ModelLoad {
-        /// The model file.
-        path: PathBuf,
-        /// The error reported by ONNX Runtime.
-        #[source]
-        source: ort::Error,
     },
 
     /// A tensor's data length does not match its shape.
@@ -144,16 +92,6 @@ pub enum Error {
         name: String,
         /// The type ONNX Runtime reports.
         found: String,
-    },
-
-    /// ONNX Runtime failed while running the model or handing over an output.
-    #[error("inference with model `{}` failed", model.display())]
-    Run {
-        /// The model file.
-        model: PathBuf,
-        /// The error reported by ONNX Runtime.
-        #[source]
-        source: ort::Error,
     },
 
     /// An image file could not be read or decoded.
@@ -302,6 +240,27 @@ pub enum Error {
         /// The specification as given (e.g. `v4l:/dev/video0`).
         spec: String,
         /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A GPIO chip or line could not be requested, read or driven.
+    #[error("GPIO {chip}: {what}")]
+    Gpio {
+        /// The chip and line(s), e.g. `/dev/gpiochip0 line 17`.
+        chip: String,
+        /// What failed.
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: gpiocdev::Error,
+    },
+
+    /// The station configuration is wrong; the message names the key and the value.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        /// The configuration file (or `(command line)`).
+        path: PathBuf,
+        /// What is wrong, naming the key.
         reason: String,
     },
 }

@@ -40,11 +40,11 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod camera;
 mod engine;
 mod error;
 pub mod fsutil;
 pub mod heatmap;
-mod ort_env;
 pub mod pipeline;
 pub mod preprocess;
 pub mod process;
@@ -54,12 +54,13 @@ pub mod source;
 pub mod station;
 mod tensor;
 
+pub use engine::ort::{
+    ort_runtime, resolve_library, resolve_library_path, OrtError, OrtRuntime, DEFAULT_LIBRARY,
+    ORT_DYLIB_ENV,
+};
 pub use engine::{
     BoxedRunner, Engine, GraphOptimization, GraphRunner, OrtEngine, OrtSession, SessionConfig,
     TensorInfo,
 };
 pub use error::{Error, Result};
-pub use ort_env::{
-    ort_runtime, resolve_library, resolve_library_path, OrtRuntime, DEFAULT_LIBRARY, ORT_DYLIB_ENV,
-};
 pub use tensor::Tensor;

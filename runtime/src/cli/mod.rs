@@ -41,7 +41,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Time the full pipeline against the bare trunk on the same engine: p50, p99, ratio.
     Bench(bench::BenchArgs),
-    /// Serve triggers from stdin (`TRIGGER [product]`): one JSON result line per trigger.
+    /// Serve an inspection station: triggers (GPIO, stdin, free-run) in, one PASS/FAIL and
+    /// one JSON result line per trigger out, products added while it runs.
     Station(station::StationArgs),
 }
 

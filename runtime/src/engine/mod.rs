@@ -9,7 +9,7 @@
 
 #[cfg(test)]
 pub(crate) mod fake;
-mod ort;
+pub(crate) mod ort;
 
 pub use self::ort::OrtSession;
 

@@ -180,6 +180,25 @@ impl Inference {
         }
     }
 
+    /// Judges the score again against `scale` times the product's threshold (a line's
+    /// sensitivity: below 1 rejects more, above 1 fewer). Only a verdict that rests on the
+    /// score changes; unknown products, errors and frames without a score stay as they are.
+    pub fn scale_threshold(&mut self, scale: f32) {
+        let on_score = matches!(self.reason, None | Some(Reason::Anomaly));
+        if !on_score || self.score.is_nan() || self.threshold.is_nan() || scale == 1.0 {
+            return;
+        }
+        self.threshold *= scale;
+        self.ratio = self.score / self.threshold;
+        if self.score > self.threshold {
+            self.verdict = Verdict::Fail;
+            self.reason = Some(Reason::Anomaly);
+        } else {
+            self.verdict = Verdict::Pass;
+            self.reason = None;
+        }
+    }
+
     /// FAIL with nothing computed yet: what a frame is until it is proven good.
     pub(super) fn pending() -> Self {
         Self {

@@ -8,3 +8,4 @@ mod cli_probe;
 mod cli_run;
 mod engine_ort;
 mod fixture;
+mod station_soak;

@@ -14,6 +14,7 @@ use std::ffi::{c_char, CStr, OsStr};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use super::error::OrtError;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the ONNX Runtime library to load.
@@ -93,10 +94,11 @@ pub fn resolve_library_path(env_value: Option<&OsStr>, start_dir: &Path) -> Resu
         return if path.is_file() {
             Ok(absolute(path))
         } else {
-            Err(Error::OrtLibraryMissing {
+            Err(OrtError::LibraryMissing {
                 var: ORT_DYLIB_ENV,
                 path,
-            })
+            }
+            .into())
         };
     }
     start_dir
@@ -104,10 +106,13 @@ pub fn resolve_library_path(env_value: Option<&OsStr>, start_dir: &Path) -> Resu
         .map(|dir| dir.join(DEFAULT_LIBRARY))
         .find(|candidate| candidate.is_file())
         .map(absolute)
-        .ok_or_else(|| Error::OrtLibraryNotFound {
-            var: ORT_DYLIB_ENV,
-            default: DEFAULT_LIBRARY,
-            searched_from: start_dir.to_path_buf(),
+        .ok_or_else(|| {
+            OrtError::LibraryNotFound {
+                var: ORT_DYLIB_ENV,
+                default: DEFAULT_LIBRARY,
+                searched_from: start_dir.to_path_buf(),
+            }
+            .into()
         })
 }
 
@@ -120,16 +125,18 @@ fn absolute(path: PathBuf) -> PathBuf {
 
 /// Loads the library, checks its version and creates the process-wide environment.
 fn load(path: PathBuf) -> Result<OrtRuntime> {
-    let builder = ort::init_from(&path).map_err(|err| Error::OrtLibraryLoad {
-        path: path.clone(),
-        reason: load_failure_reason(&err),
+    let builder = ort::init_from(&path).map_err(|err| {
+        Error::from(OrtError::LibraryLoad {
+            path: path.clone(),
+            reason: load_failure_reason(&err),
+        })
     })?;
     let version = library_version(&path)?;
     let environment = builder
         .with_name("adapts-runtime")
         .with_telemetry(false)
         .build()
-        .map_err(Error::OrtEnvironment)?;
+        .map_err(|e| Error::from(OrtError::Environment(e)))?;
     log::info!("ONNX Runtime {version} loaded from {}", path.display());
     Ok(OrtRuntime {
         library_path: path,
@@ -154,9 +161,11 @@ fn load_failure_reason(err: &ort::LoadDynamicError) -> String {
 /// Reads ONNX Runtime's version string (`OrtGetApiBase()->GetVersionString()`), which `ort`
 /// checks but does not expose.
 fn library_version(path: &Path) -> Result<String> {
-    let version_error = |reason: String| Error::OrtVersion {
-        path: path.to_path_buf(),
-        reason,
+    let version_error = |reason: String| {
+        Error::from(OrtError::Version {
+            path: path.to_path_buf(),
+            reason,
+        })
     };
     // SAFETY: `ort::init_from` has already opened and validated this same file, so the loader
     // returns the existing handle and runs no new initialisers. `OrtGetApiBase` has this exact
@@ -201,7 +210,10 @@ mod tests {
         let missing = dir.path().join("no-such-libonnxruntime.so");
         let err = resolve_library_path(Some(missing.as_os_str()), Path::new("/"))
             .expect_err("a missing file must not resolve");
-        assert!(matches!(err, Error::OrtLibraryMissing { .. }), "{err:?}");
+        assert!(
+            matches!(OrtError::of(&err), Some(OrtError::LibraryMissing { .. })),
+            "{err:?}"
+        );
         let msg = err.to_string();
         assert!(msg.contains("ORT_DYLIB_PATH"), "{msg}");
         assert!(msg.contains(&*missing.to_string_lossy()), "{msg}");

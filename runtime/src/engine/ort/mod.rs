@@ -13,7 +13,14 @@ use ort::value::{Outlet, TensorRef, ValueType};
 
 use super::{GraphOptimization, SessionConfig, TensorInfo};
 use crate::error::{Error, Result};
-use crate::ort_env::ort_runtime;
+mod env;
+mod error;
+
+pub use env::{
+    ort_runtime, resolve_library, resolve_library_path, OrtRuntime, DEFAULT_LIBRARY, ORT_DYLIB_ENV,
+};
+pub use error::OrtError;
+
 use crate::tensor::Tensor;
 
 /// An ONNX graph loaded into ONNX Runtime, ready to run.
@@ -57,9 +64,11 @@ impl OrtSession {
             });
         }
         let runtime = ort_runtime()?;
-        let load_error = |source: ort::Error| Error::ModelLoad {
-            path: path.to_path_buf(),
-            source,
+        let load_error = |source: ort::Error| {
+            Error::from(OrtError::ModelLoad {
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let mut builder = Session::builder(runtime.environment())
             .map_err(load_error)?
@@ -125,17 +134,21 @@ impl OrtSession {
         for (name, tensor) in inputs {
             let value =
                 TensorRef::from_array_view((tensor.shape.as_slice(), tensor.data.as_slice()))
-                    .map_err(|source| Error::Run {
-                        model: self.model.clone(),
-                        source,
+                    .map_err(|source| {
+                        Error::from(OrtError::Run {
+                            model: self.model.clone(),
+                            source,
+                        })
                     })?;
             values.push((Cow::Borrowed(*name), value.into()));
         }
 
         let model = &self.model;
-        let outputs = self.session.run(values).map_err(|source| Error::Run {
-            model: model.clone(),
-            source,
+        let outputs = self.session.run(values).map_err(|source| {
+            Error::from(OrtError::Run {
+                model: model.clone(),
+                source,
+            })
         })?;
         outputs
             .iter()

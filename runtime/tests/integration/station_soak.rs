@@ -1,0 +1,355 @@
+//! Soak: 10,000 triggers through the real station loop and the real pipeline (the version-1
+//! fixture bundle on ONNX Runtime), with a fake camera and fake GPIO lines, and faults
+//! injected all along: corrupt, truncated and empty frames, capture timeouts, an unplugged
+//! camera, a slow engine, bursts of triggers faster than inference, a good reload and a bad
+//! bundle pushed mid-run. Every trigger must get exactly one result line and exactly one
+//! PASS/FAIL pulse, each fault its reason, with no panic and no lost trigger.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use adapts_runtime::camera::{Camera, CaptureError};
+use adapts_runtime::pipeline::{Inference, ReasonCode, Verdict};
+use adapts_runtime::results::ResultLine;
+use adapts_runtime::source::{Frame, FrameError};
+use adapts_runtime::station::gpio::{LineOutputs, OutputLines, Signal};
+use adapts_runtime::station::journal::Journal;
+use adapts_runtime::station::reload::{bundle_loader, load_verified};
+use adapts_runtime::station::{
+    run, Controls, Fanout, Judge, Settings, Trigger, TriggerEvent, VerdictSink, Wait,
+};
+use adapts_runtime::{Error, SessionConfig};
+use image::{Rgb, RgbImage};
+
+use crate::fixture::fixture_dir;
+
+const TRIGGERS: u64 = 10_000;
+const RELOAD_GOOD_AT: u64 = 3_000;
+const RELOAD_BAD_AT: u64 = 6_000;
+const DEADLINE: Duration = Duration::from_millis(250);
+
+/// Triggers as fast as they are taken, with a burst of 40 at once every 1,000 (more than
+/// the queue holds); asks for the reloads on the way.
+struct Line {
+    next: u64,
+    controls: Controls,
+    corrupt_bundle: Box<dyn FnMut() + Send>,
+}
+
+impl Trigger for Line {
+    fn wait(&mut self, _timeout: Duration) -> adapts_runtime::Result<Wait> {
+        if self.next > TRIGGERS {
+            return Ok(Wait::Closed);
+        }
+        let id = self.next;
+        self.next += 1;
+        if id % 1000 > 40 {
+            // Between bursts, about one trigger per frame time.
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        if id == RELOAD_GOOD_AT {
+            self.controls.reload.store(true, Ordering::SeqCst);
+        }
+        if id == RELOAD_BAD_AT {
+            (self.corrupt_bundle)();
+            self.controls.reload.store(true, Ordering::SeqCst);
+        }
+        Ok(Wait::Trigger(TriggerEvent {
+            id,
+            product: None,
+            at: Instant::now(),
+        }))
+    }
+}
+
+/// What the camera gave for each capture, by kind.
+#[derive(Default)]
+struct Shots {
+    kinds: HashMap<&'static str, u64>,
+}
+
+/// A camera of PNG frames decoded on capture, with faults on a fixed schedule.
+struct FaultyCamera {
+    captures: u64,
+    red: Vec<u8>,
+    blue: Vec<u8>,
+    shots: Arc<Mutex<Shots>>,
+    gone_until: u64,
+}
+
+impl FaultyCamera {
+    fn new(shots: Arc<Mutex<Shots>>) -> Self {
+        let png = |rgb: [u8; 3]| {
+            let mut bytes = Vec::new();
+            RgbImage::from_pixel(16, 12, Rgb(rgb))
+                .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+                .unwrap();
+            bytes
+        };
+        Self {
+            captures: 0,
+            red: png([250, 10, 10]),
+            blue: png([10, 10, 250]),
+            shots,
+            gone_until: 0,
+        }
+    }
+}
+
+impl Camera for FaultyCamera {
+    fn capture(&mut self, _after: Instant, _t: Duration) -> Result<Frame, CaptureError> {
+        self.captures += 1;
+        let n = self.captures;
+        let (kind, bytes): (&'static str, Vec<u8>) = if n <= self.gone_until {
+            ("gone", vec![])
+        } else if n.is_multiple_of(2_003) {
+            // Unplugged for the next three captures.
+            self.gone_until = n + 2;
+            ("gone", vec![])
+        } else if n.is_multiple_of(97) {
+            ("timeout", vec![])
+        } else if n.is_multiple_of(89) {
+            ("corrupt", b"\x89PNG\r\n\x1a\nthis is not a png".to_vec())
+        } else if n.is_multiple_of(83) {
+            ("truncated", self.red[..self.red.len() / 2].to_vec())
+        } else if n.is_multiple_of(79) {
+            ("empty", vec![])
+        } else if n.is_multiple_of(3) {
+            ("blue", self.blue.clone())
+        } else {
+            ("red", self.red.clone())
+        };
+        *self.shots.lock().unwrap().kinds.entry(kind).or_default() += 1;
+        let id = format!("cap{n}-{kind}");
+        match kind {
+            "gone" => return Err(CaptureError::Gone("USB camera unplugged".into())),
+            "timeout" => return Err(CaptureError::Timeout(Duration::from_millis(5))),
+            _ => {}
+        }
+        let image = if kind == "empty" {
+            RgbImage::new(0, 0)
+        } else {
+            match image::load_from_memory(&bytes) {
+                Ok(img) => img.to_rgb8(),
+                Err(e) => {
+                    return Err(CaptureError::Frame(FrameError {
+                        id: id.clone(),
+                        error: Error::Image {
+                            path: id.into(),
+                            message: e.to_string(),
+                        },
+                    }))
+                }
+            }
+        };
+        Ok(Frame {
+            id,
+            image,
+            sequence: n,
+            captured: SystemTime::now(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "faulty test camera".into()
+    }
+}
+
+/// The real pipeline, made slower than the deadline every 1,500th frame.
+struct SometimesSlow {
+    inner: Box<dyn Judge>,
+    calls: Arc<AtomicU64>,
+}
+
+impl Judge for SometimesSlow {
+    fn judge(&mut self, image: &RgbImage, product: Option<&str>) -> Inference {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n.is_multiple_of(1_500) {
+            std::thread::sleep(DEADLINE + Duration::from_millis(50));
+        }
+        self.inner.judge(image, product)
+    }
+
+    fn products(&self) -> Vec<String> {
+        self.inner.products()
+    }
+}
+
+/// Levels now, rising edges so far, and whether PASS and FAIL were ever on together.
+type LineState = (HashMap<Signal, bool>, HashMap<Signal, u64>, bool);
+
+/// GPIO output lines that count PASS/FAIL pulses and check they never overlap.
+#[derive(Clone, Default)]
+struct CountingLines {
+    state: Arc<Mutex<LineState>>,
+}
+
+impl OutputLines for CountingLines {
+    fn set(&mut self, signal: Signal, active: bool) -> adapts_runtime::Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let (levels, rises, overlap) = &mut *guard;
+        if active && !levels.get(&signal).copied().unwrap_or(false) {
+            *rises.entry(signal).or_default() += 1;
+        }
+        levels.insert(signal, active);
+        if levels.get(&Signal::Pass) == Some(&true) && levels.get(&Signal::Fail) == Some(&true) {
+            *overlap = true;
+        }
+        Ok(())
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn read_lines(dir: &Path) -> Vec<ResultLine> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            lines.push(ResultLine::parse(line).expect("every line parses"));
+        }
+    }
+    lines
+}
+
+#[test]
+fn ten_thousand_triggers_with_faults_each_get_exactly_one_answer() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let bundle = work.path().join("bundle");
+    copy_dir(&fixture_dir().join("bundle_v1"), &bundle);
+    let config = SessionConfig {
+        intra_op_threads: Some(1),
+        ..SessionConfig::default()
+    };
+    let (pipeline, _) = load_verified(&bundle, &config)?;
+    let calls = Arc::new(AtomicU64::new(0));
+    let judge = Box::new(SometimesSlow {
+        inner: Box::new(pipeline),
+        calls: calls.clone(),
+    });
+    let loader = {
+        let real = bundle_loader(bundle.clone(), config);
+        let calls = calls.clone();
+        Arc::new(move || {
+            real().map(|(inner, name)| {
+                let slow = SometimesSlow {
+                    inner,
+                    calls: calls.clone(),
+                };
+                (Box::new(slow) as Box<dyn Judge>, name)
+            })
+        })
+    };
+    let controls = Controls::default();
+    let head = bundle.join("head.onnx");
+    let trigger = Box::new(Line {
+        next: 1,
+        controls: controls.clone(),
+        corrupt_bundle: Box::new(move || {
+            let mut bytes = std::fs::read(&head).unwrap();
+            let k = bytes.len() / 2;
+            bytes[k] ^= 0xff;
+            std::fs::write(&head, bytes).unwrap();
+        }),
+    });
+    let shots = Arc::new(Mutex::new(Shots::default()));
+    let lines = CountingLines::default();
+    let results = work.path().join("results");
+    let journal = Journal::open(&results.join("results.jsonl"), 256 << 10, 100)?;
+    let mut sink = Fanout(vec![
+        Box::new(LineOutputs::new(
+            lines.clone(),
+            Some(Duration::from_micros(200)),
+        )) as Box<dyn VerdictSink>,
+        Box::new(journal),
+    ]);
+    let settings = Settings {
+        deadline: Some(DEADLINE),
+        capture_timeout: Duration::from_millis(5),
+        ..Settings::default()
+    };
+    let started = Instant::now();
+    let summary = run(
+        judge,
+        Box::new(FaultyCamera::new(shots.clone())),
+        trigger,
+        &mut sink,
+        Some(loader),
+        settings,
+        &controls,
+    )?;
+    let wall = started.elapsed();
+    let stats = &summary.stats;
+    eprint!("{}", stats.report());
+    eprintln!("soak: {TRIGGERS} triggers in {:.1} s", wall.as_secs_f64());
+
+    // Exactly one line per trigger.
+    let lines_read = read_lines(&results);
+    assert_eq!(lines_read.len() as u64, TRIGGERS);
+    let mut ids: Vec<u64> = lines_read.iter().map(|l| l.trigger.unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=TRIGGERS).collect::<Vec<_>>(),
+        "each trigger exactly once"
+    );
+    assert_eq!(stats.answered, TRIGGERS);
+    assert_eq!(stats.output_errors, 0);
+
+    // Exactly one PASS or FAIL pulse per trigger, never both lines at once.
+    let (_, rises, overlap) = &*lines.state.lock().unwrap();
+    let pass = rises.get(&Signal::Pass).copied().unwrap_or(0);
+    let fail = rises.get(&Signal::Fail).copied().unwrap_or(0);
+    assert_eq!(pass + fail, TRIGGERS);
+    assert_eq!(pass, stats.pass);
+    assert!(!overlap, "PASS and FAIL were never on together");
+
+    // Each fault with its reason.
+    let shots = shots.lock().unwrap();
+    let count = |r: ReasonCode| stats.reasons.get(&r).copied().unwrap_or(0);
+    let camera_faults = shots.kinds["timeout"] + shots.kinds["gone"];
+    assert_eq!(count(ReasonCode::Camera), camera_faults);
+    let frame_faults = shots.kinds["corrupt"] + shots.kinds["truncated"] + shots.kinds["empty"];
+    assert!(frame_faults > 100, "{frame_faults}");
+    assert!(
+        count(ReasonCode::Busy) > 0,
+        "the bursts overflowed the queue"
+    );
+    assert!(
+        count(ReasonCode::Deadline) > 0 && stats.late > 0,
+        "the slow frames"
+    );
+    for line in &lines_read {
+        let kind = line.image.rsplit('-').next().unwrap_or("");
+        let expected = match kind {
+            "red" => None,
+            "blue" => Some(ReasonCode::Anomaly),
+            "corrupt" | "truncated" | "empty" => Some(ReasonCode::Error),
+            _ => continue,
+        };
+        // After the bad bundle was refused the old one kept judging, so this holds throughout.
+        if line.reason != Some(ReasonCode::Deadline) {
+            assert_eq!(line.reason, expected, "{line:?}");
+        }
+        if line.reason.is_none() {
+            assert_eq!(line.verdict, Verdict::Pass);
+        }
+    }
+    assert_eq!((stats.reloads, stats.refused), (1, 1));
+    Ok(())
+}
