@@ -1,6 +1,7 @@
 //! Soak: 10,000 triggers through the real station loop and the real pipeline (the version-1
-//! fixture bundle on ONNX Runtime), with a fake camera and fake GPIO lines, and faults
-//! injected all along: corrupt, truncated and empty frames, capture timeouts, an unplugged
+//! fixture bundle on ONNX Runtime), with a fake camera that hands over camera buffers (MJPG
+//! and YUYV, converted as a V4L2 camera's are) and fake GPIO lines, and faults injected all
+//! along: corrupt, truncated and empty frames, capture timeouts, an unplugged
 //! camera, a slow engine, bursts of triggers faster than inference, a good reload and a bad
 //! bundle pushed mid-run. Every trigger must get exactly one result line and exactly one
 //! PASS/FAIL pulse, each fault its reason, with no panic and no lost trigger.
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use adapts_boards::PixelFormat;
+use adapts_runtime::camera::convert::to_rgb;
 use adapts_runtime::camera::{Camera, CaptureError};
 use adapts_runtime::pipeline::{Inference, ReasonCode, Verdict};
 use adapts_runtime::results::ResultLine;
@@ -31,6 +34,8 @@ const TRIGGERS: u64 = 10_000;
 const RELOAD_GOOD_AT: u64 = 3_000;
 const RELOAD_BAD_AT: u64 = 6_000;
 const DEADLINE: Duration = Duration::from_millis(250);
+const WIDTH: u32 = 16;
+const HEIGHT: u32 = 12;
 
 /// Triggers as fast as they are taken, with a burst of 40 at once every 1,000 (more than
 /// the queue holds); asks for the reloads on the way.
@@ -75,7 +80,9 @@ struct Shots {
 /// A camera of PNG frames decoded on capture, with faults on a fixed schedule.
 struct FaultyCamera {
     captures: u64,
+    /// A red frame as MJPG.
     red: Vec<u8>,
+    /// A blue frame as YUYV.
     blue: Vec<u8>,
     shots: Arc<Mutex<Shots>>,
     gone_until: u64,
@@ -83,17 +90,16 @@ struct FaultyCamera {
 
 impl FaultyCamera {
     fn new(shots: Arc<Mutex<Shots>>) -> Self {
-        let png = |rgb: [u8; 3]| {
-            let mut bytes = Vec::new();
-            RgbImage::from_pixel(16, 12, Rgb(rgb))
-                .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
-                .unwrap();
-            bytes
-        };
+        let mut red = Vec::new();
+        RgbImage::from_pixel(WIDTH, HEIGHT, Rgb([250, 10, 10]))
+            .write_to(&mut Cursor::new(&mut red), image::ImageFormat::Jpeg)
+            .unwrap();
+        // BT.601 limited range for a saturated blue, two pixels per four bytes.
+        let blue = [41u8, 240, 41, 110].repeat((WIDTH * HEIGHT / 2) as usize);
         Self {
             captures: 0,
-            red: png([250, 10, 10]),
-            blue: png([10, 10, 250]),
+            red,
+            blue,
             shots,
             gone_until: 0,
         }
@@ -104,24 +110,27 @@ impl Camera for FaultyCamera {
     fn capture(&mut self, _after: Instant, _t: Duration) -> Result<Frame, CaptureError> {
         self.captures += 1;
         let n = self.captures;
-        let (kind, bytes): (&'static str, Vec<u8>) = if n <= self.gone_until {
-            ("gone", vec![])
+        let (kind, format, bytes) = if n <= self.gone_until {
+            ("gone", PixelFormat::Yuyv, vec![])
         } else if n.is_multiple_of(2_003) {
             // Unplugged for the next three captures.
             self.gone_until = n + 2;
-            ("gone", vec![])
+            ("gone", PixelFormat::Yuyv, vec![])
         } else if n.is_multiple_of(97) {
-            ("timeout", vec![])
+            ("timeout", PixelFormat::Yuyv, vec![])
         } else if n.is_multiple_of(89) {
-            ("corrupt", b"\x89PNG\r\n\x1a\nthis is not a png".to_vec())
+            let mut garbage = self.red.clone();
+            garbage[2..40].fill(0x5A);
+            ("corrupt", PixelFormat::Mjpg, garbage)
         } else if n.is_multiple_of(83) {
-            ("truncated", self.red[..self.red.len() / 2].to_vec())
+            let half = self.red[..self.red.len() / 2].to_vec();
+            ("truncated", PixelFormat::Mjpg, half)
         } else if n.is_multiple_of(79) {
-            ("empty", vec![])
+            ("empty", PixelFormat::Yuyv, vec![])
         } else if n.is_multiple_of(3) {
-            ("blue", self.blue.clone())
+            ("blue", PixelFormat::Yuyv, self.blue.clone())
         } else {
-            ("red", self.red.clone())
+            ("red", PixelFormat::Mjpg, self.red.clone())
         };
         *self.shots.lock().unwrap().kinds.entry(kind).or_default() += 1;
         let id = format!("cap{n}-{kind}");
@@ -130,22 +139,15 @@ impl Camera for FaultyCamera {
             "timeout" => return Err(CaptureError::Timeout(Duration::from_millis(5))),
             _ => {}
         }
-        let image = if kind == "empty" {
-            RgbImage::new(0, 0)
-        } else {
-            match image::load_from_memory(&bytes) {
-                Ok(img) => img.to_rgb8(),
-                Err(e) => {
-                    return Err(CaptureError::Frame(FrameError {
-                        id: id.clone(),
-                        error: Error::Image {
-                            path: id.into(),
-                            message: e.to_string(),
-                        },
-                    }))
-                }
-            }
-        };
+        let image = to_rgb(format, WIDTH, HEIGHT, 0, &bytes).map_err(|e| {
+            CaptureError::Frame(FrameError {
+                id: id.clone(),
+                error: Error::Source {
+                    spec: "test camera".into(),
+                    reason: e.to_string(),
+                },
+            })
+        })?;
         Ok(Frame {
             id,
             image,
