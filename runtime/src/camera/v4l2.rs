@@ -174,8 +174,8 @@ impl Camera for V4l2Camera {
         after: Instant,
         timeout: Duration,
     ) -> std::result::Result<Frame, CaptureError> {
-        let deadline = Instant::now() + timeout;
         let (now, now_ns) = (Instant::now(), monotonic_ns());
+        let deadline = now + timeout;
         let trigger_ns = now_ns.saturating_sub(duration_ns(now.saturating_duration_since(after)));
         let format = self.format;
         let freshness = self.freshness;
@@ -307,16 +307,12 @@ impl BufferStream for Streaming {
 fn close(mut stream: Streaming) {
     match stream.stream.stop() {
         Ok(()) => drop(stream),
-        Err(e) if e.raw_os_error() == Some(libc_enodev()) => drop(stream),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODEV.raw_os_error()) => drop(stream),
         Err(e) => {
             log::error!("cannot stop the V4L2 stream ({e}); its buffers stay mapped");
             std::mem::forget(stream);
         }
     }
-}
-
-const fn libc_enodev() -> i32 {
-    19
 }
 
 /// How captures tell fresh frames, from the flags of a first buffer.
