@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BUILDER := target/release/adapts-builder
 
-.PHONY: setup demo test bench lint fixtures paper
+.PHONY: setup demo test bench lint fixtures paper fuzz
 
 setup:
 	scripts/setup.sh
@@ -76,6 +76,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/ensure-libclang.sh
 	$(CARGO) clippy -p adapts-runtime --all-targets --features v4l2 -- -D warnings
+
+# Fuzzes each decoder that takes outside input (manifest, images, camera buffers, station
+# config, stdin protocol) for FUZZ_SECONDS each; needs the nightly toolchain (cargo-fuzz is
+# installed if missing). `make test` replays the corpus and the regressions on stable.
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Regenerates committed test fixtures (needs only Python's standard library).
 fixtures:

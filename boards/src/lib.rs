@@ -31,4 +31,5 @@ pub use board::{Board, Engine};
 pub use camera::{Camera, PixelFormat};
 pub use error::{Error, Location, Result};
 pub use gpio::{Gpio, TriggerEdge};
+pub use load::MAX_PROFILE_BYTES;
 pub use version::{CudaFeature, ParseVersionError, Version};

@@ -7,6 +7,9 @@ use std::path::Path;
 use crate::board::Board;
 use crate::error::{Error, Location, Result};
 
+/// Largest board profile file read.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
 impl Board {
     /// Parses and validates a profile from TOML text. `origin` names the text in errors
     /// (a file path, or `built-in profile <name>`).
@@ -16,12 +19,26 @@ impl Board {
         Ok(board)
     }
 
-    /// Reads, parses and validates a profile file.
+    /// Reads, parses and validates a profile file; one over [`MAX_PROFILE_BYTES`] is refused
+    /// unread.
     pub fn from_path(path: &Path) -> Result<Board> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        use std::io::Read;
+        let read_error = |source| Error::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read_error)?
+            .take(MAX_PROFILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read_error)?;
+        if text.len() as u64 > MAX_PROFILE_BYTES {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("over the {MAX_PROFILE_BYTES}-byte limit for a board profile"),
+            )));
+        }
         Board::from_toml_str(&text, &path.display().to_string())
     }
 

@@ -122,6 +122,7 @@ pub fn run(run: &PaperRun, log: &dyn Fn(&str)) -> Result<Vec<PresetResult>> {
                 textures: run.textures.clone(),
                 image_size: run.image_size,
                 config: run.train.clone(),
+                sign_key: None,
             };
             let summary = job::run(&job)?;
             train_seconds += summary.iter().map(|s| s.train_seconds).sum::<f64>();

@@ -3,52 +3,14 @@
 //! the commit point. Kills land during training and, where the race allows, between the
 //! new product's files and the manifest.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use adapts_runtime::bundle::Bundle;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-fn builder() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_adapts-builder"));
-    c.env("RUST_LOG", "warn");
-    c
-}
-
-fn train_args(data: &Path, out: &Path, category: &str, append: bool) -> Vec<String> {
-    let weights = repo("weights/efficientnet-lite0.pth");
-    assert!(
-        weights.exists(),
-        "{} not found: run scripts/setup.sh",
-        weights.display()
-    );
-    let mut args: Vec<String> = [
-        "train",
-        "--data",
-        &data.to_string_lossy(),
-        "--categories",
-        category,
-        "--weights",
-        &weights.to_string_lossy(),
-        "--epochs",
-        "1",
-        "--image-size",
-        "64",
-        "--out",
-        &out.to_string_lossy(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if append {
-        args.push("--append".into());
-    }
-    args
-}
+use common::{builder, synth, train_args};
 
 /// Every file of a bundle directory (temp leftovers included), path -> bytes.
 fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -80,25 +42,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn sigkill_during_append_leaves_the_previous_bundle_loadable() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let synth = builder()
-        .args(["synth", "--out", &data.to_string_lossy(), "--products", "2"])
-        .args([
-            "--train",
-            "8",
-            "--test-good",
-            "1",
-            "--test-defect",
-            "1",
-            "--size",
-            "64",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        synth.status.success(),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
+    synth(&data, 2, 8, 1);
     let base = tmp.path().join("base");
     let first = builder()
         .args(train_args(&data, &base, "fabric", false))

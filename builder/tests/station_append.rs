@@ -2,8 +2,9 @@
 //! the new manifest, verifies the new bundle beside the running one, and judges the new
 //! product from the next frame on, without losing a trigger.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,60 +13,19 @@ use adapts_runtime::camera::SourceCamera;
 use adapts_runtime::pipeline::{ReasonCode, Verdict};
 use adapts_runtime::results::ResultLine;
 use adapts_runtime::source::SourceSpec;
-use adapts_runtime::station::reload::{bundle_loader, load_verified};
+use adapts_runtime::station::reload::{bundle_loader, load_verified, Admission};
 use adapts_runtime::station::{
     run, Controls, Judge, Settings, Trigger, TriggerEvent, VerdictSink, Wait,
 };
 use adapts_runtime::SessionConfig;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-fn builder(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_adapts-builder"))
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn train(data: &Path, out: &Path, category: &str, append: bool) {
-    let weights = repo("weights/efficientnet-lite0.pth");
-    assert!(
-        weights.exists(),
-        "{} not found: run scripts/setup.sh",
-        weights.display()
+    common::ok(
+        common::builder()
+            .args(common::train_args(data, out, category, append))
+            .output()
+            .unwrap(),
     );
-    let (data, out, weights) = (
-        data.to_string_lossy(),
-        out.to_string_lossy(),
-        weights.to_string_lossy(),
-    );
-    let mut args = vec![
-        "train",
-        "--data",
-        &data,
-        "--categories",
-        category,
-        "--weights",
-        &weights,
-        "--epochs",
-        "1",
-        "--image-size",
-        "64",
-        "--out",
-        &out,
-    ];
-    if append {
-        args.push("--append");
-    }
-    builder(&args);
 }
 
 /// A trigger every 20 ms naming product `washer`, until stopped.
@@ -105,22 +65,7 @@ impl VerdictSink for Lines {
 fn append_to_a_running_station_is_picked_up_without_losing_a_trigger() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let data_s = data.to_string_lossy().into_owned();
-    builder(&[
-        "synth",
-        "--out",
-        &data_s,
-        "--products",
-        "2",
-        "--train",
-        "8",
-        "--test-good",
-        "2",
-        "--test-defect",
-        "1",
-        "--size",
-        "64",
-    ]);
+    common::synth(&data, 2, 8, 2);
     let bundle = tmp.path().join("bundle");
     train(&data, &bundle, "fabric", false);
 
@@ -128,7 +73,8 @@ fn append_to_a_running_station_is_picked_up_without_losing_a_trigger() {
         intra_op_threads: Some(1),
         ..SessionConfig::default()
     };
-    let (pipeline, _) = load_verified(&bundle, &config).unwrap();
+    let admission = Arc::new(Admission::default());
+    let (pipeline, _) = load_verified(&bundle, &config, &admission).unwrap();
     let camera = SourceCamera::open(SourceSpec::Dir(data.join("washer/test")), true).unwrap();
     let controls = Controls::default();
     let lines = Lines::default();
@@ -145,7 +91,7 @@ fn append_to_a_running_station_is_picked_up_without_losing_a_trigger() {
                 Box::new(camera),
                 Box::new(Named { next: 0 }),
                 &mut sink,
-                Some(bundle_loader(bundle, config)),
+                Some(bundle_loader(bundle, config, admission)),
                 settings,
                 &controls,
             )

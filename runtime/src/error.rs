@@ -255,6 +255,93 @@ pub enum Error {
         source: gpiocdev::Error,
     },
 
+    /// Trust keys are set and the bundle's manifest carries no signature.
+    #[error(
+        "bundle `{}` is not signed, and only bundles signed by a trusted key ({trusted}) are \
+         accepted: sign it with `adapts-builder sign --bundle DIR --key KEY`",
+        path.display()
+    )]
+    Unsigned {
+        /// The bundle directory.
+        path: PathBuf,
+        /// Ids of the trusted keys.
+        trusted: String,
+    },
+
+    /// The bundle is signed, but by a key that is not trusted.
+    #[error(
+        "bundle `{}` is signed by key {key}, which is not a trusted key (trusted: {trusted})",
+        path.display()
+    )]
+    UntrustedKey {
+        /// The bundle directory.
+        path: PathBuf,
+        /// Id of the key that signed it.
+        key: String,
+        /// Ids of the trusted keys.
+        trusted: String,
+    },
+
+    /// The signature does not match the manifest: it was changed after signing, or forged.
+    #[error(
+        "bundle `{}` has a bad signature: key {key} did not sign this manifest (it was \
+         changed after signing, or the signature is forged)",
+        path.display()
+    )]
+    BadSignature {
+        /// The bundle directory.
+        path: PathBuf,
+        /// Id of the key the signature names.
+        key: String,
+    },
+
+    /// A reload offered a bundle older than the running one.
+    #[error(
+        "bundle `{}` has sequence number {found}, lower than the running bundle's {running}: \
+         an older (possibly replayed) bundle is refused unless a downgrade is allowed \
+         explicitly (`--allow-downgrade`, or `allow_downgrade = true` under `[trust]`)",
+        path.display()
+    )]
+    Downgrade {
+        /// The bundle directory.
+        path: PathBuf,
+        /// The offered bundle's sequence number.
+        found: u64,
+        /// The running bundle's sequence number.
+        running: u64,
+    },
+
+    /// A signing or trust key file cannot be used.
+    #[error("key file `{}`: {reason}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A file others could change decides what ships.
+    #[error("`{}`: {reason}", path.display())]
+    Permissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Who can write it, and why that is refused.
+        reason: String,
+    },
+
+    /// An input is over its documented size limit; it was refused before being decoded.
+    #[error("`{}` is {found} bytes, over the {limit}-byte limit for {what}", path.display())]
+    TooLarge {
+        /// The file or stream.
+        path: PathBuf,
+        /// What kind of input it is.
+        what: &'static str,
+        /// Its size (or a lower bound of it).
+        found: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// The station configuration is wrong; the message names the key and the value.
     #[error("{}: {reason}", path.display())]
     Config {

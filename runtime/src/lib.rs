@@ -2,11 +2,13 @@
 //!
 //! Everything the inspection-station binary `adapts-runtime` does lives here, behind a thin
 //! command line: locating ONNX Runtime ([`ort_runtime`]), opening and writing bundles
-//! ([`bundle`]), loading a bundle graph into an engine ([`OrtSession`], driven through
-//! [`GraphRunner`]) and running it on row-major `f32` [`Tensor`]s addressed by the graph's
-//! tensor names, routing a frame to its product ([`route`]), judging it ([`pipeline`]), reading
-//! frames ([`source`]), writing one result line per frame ([`results`]) and drawing heatmaps
-//! of rejected parts ([`heatmap`]). The runtime never links the training stack.
+//! ([`bundle`]) and deciding which are trusted ([`trust`]), loading a bundle graph into an
+//! engine ([`OrtSession`], driven through [`GraphRunner`]) and running it on row-major `f32`
+//! [`Tensor`]s addressed by the graph's tensor names, routing a frame to its product
+//! ([`route`]), judging it ([`pipeline`]), reading frames ([`source`]), writing one result line
+//! per frame ([`results`]) and drawing heatmaps of rejected parts ([`heatmap`]). Inputs from
+//! outside are size-limited before decoding ([`limits`]). The runtime never links the training
+//! stack.
 //!
 //! The happy path is three calls:
 //!
@@ -44,7 +46,9 @@ pub mod camera;
 mod engine;
 mod error;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod heatmap;
+pub mod limits;
 pub mod pipeline;
 pub mod preprocess;
 pub mod process;
@@ -53,6 +57,7 @@ pub mod route;
 pub mod source;
 pub mod station;
 mod tensor;
+pub mod trust;
 
 pub use engine::ort::{
     ort_runtime, resolve_library, resolve_library_path, OrtError, OrtRuntime, DEFAULT_LIBRARY,

@@ -9,6 +9,7 @@ use std::path::Path;
 use image::imageops::FilterType;
 use image::RgbImage;
 
+use crate::limits::{image_limits, read_limited, MAX_IMAGE_FILE_BYTES};
 use crate::{Error, Result};
 
 /// Input normalisation a trunk's weights expect (pixel values in 0..=255).
@@ -112,29 +113,61 @@ impl Preprocess {
     }
 }
 
-/// Decodes a PNG or JPEG file (any colour type) to 8-bit RGB.
+/// Decodes a PNG or JPEG file (any colour type) to 8-bit RGB. A file over
+/// [`MAX_IMAGE_FILE_BYTES`] is refused before it is read, and one whose header declares more
+/// than [`image_limits`] allow before its pixels are decoded.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| Error::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
+    let bytes = read_limited(path, MAX_IMAGE_FILE_BYTES, "an image file")?;
+    decode_rgb(&bytes).map_err(|message| Error::Image {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Decodes PNG or JPEG bytes (the format guessed from their signature) to 8-bit RGB, within
+/// [`image_limits`].
+pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| Error::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .decode()
-        .map_err(|e| Error::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| e.to_string())?;
+    reader.limits(image_limits());
+    let img = reader.decode().map_err(|e| e.to_string())?;
     Ok(img.to_rgb8())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_over_the_side_limit_is_refused_from_its_header() {
+        let encode = |w: u32| {
+            let mut bytes = Vec::new();
+            image::GrayImage::new(w, 1)
+                .write_to(
+                    &mut std::io::Cursor::new(&mut bytes),
+                    image::ImageFormat::Png,
+                )
+                .unwrap();
+            bytes
+        };
+        assert_eq!(
+            decode_rgb(&encode(crate::limits::MAX_IMAGE_SIDE))
+                .unwrap()
+                .width(),
+            crate::limits::MAX_IMAGE_SIDE
+        );
+        let err = decode_rgb(&encode(crate::limits::MAX_IMAGE_SIDE + 1)).unwrap_err();
+        assert!(err.to_lowercase().contains("limit"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(crate::limits::MAX_IMAGE_FILE_BYTES + 1)
+            .unwrap();
+        let err = load_rgb(&path).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    }
 
     #[test]
     fn imagenet_normalisation_maps_mean_to_zero() {

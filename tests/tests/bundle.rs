@@ -86,6 +86,7 @@ fn job(preset: Preset, recipe: Recipe, out: &str, categories: &[&str], append: b
             progress: false,
             ..TrainConfig::default()
         },
+        sign_key: None,
     }
 }
 

@@ -56,6 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "products": products,
             "cost": summary,
             "total_file_bytes": total,
+            "sequence": m.sequence,
+            "signature": bundle.signature().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -79,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!("  sequence {}, {}", m.sequence, bundle.signature());
     println!(
         "shared (trunk, later stages, features, head): {:.2} M parameters, {:.2} MB",
         shared.parameters as f64 / 1e6,

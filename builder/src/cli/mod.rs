@@ -6,9 +6,11 @@ mod bench_trunk;
 mod eval;
 mod export_trunk;
 mod info;
+mod keygen;
 mod paper;
 mod recipe;
 mod report;
+mod sign;
 mod synth;
 mod train;
 
@@ -47,6 +49,10 @@ enum Command {
     Report(report::Args),
     /// Show a bundle's trunk, products and per-product memory footprint.
     Info(info::Args),
+    /// Create an ed25519 key pair for signing bundles (KEY and KEY.pub).
+    Keygen(keygen::Args),
+    /// Sign a bundle's manifest, so that stations with a trust key accept it.
+    Sign(sign::Args),
     /// The paper's metrics, memory and GFLOPs of a bundle on a labelled test set
     /// (single, multi-class or continual setting).
     Eval(eval::Args),
@@ -65,6 +71,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(args),
         Command::Report(args) => report::run(args),
         Command::Info(args) => info::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Paper(args) => paper::run(args),
     }

@@ -9,6 +9,7 @@ use adapts_builder::model::TrunkKind;
 use adapts_builder::train::job::{self, weights_from_arg, TrainJob};
 use adapts_builder::train::plan::{Plan, Preset};
 use adapts_runtime::bundle::Bundle;
+use adapts_runtime::trust::SecretKey;
 use clap::Parser;
 
 use super::recipe::RecipeArgs;
@@ -63,12 +64,18 @@ pub struct Args {
     /// Write a JSON summary to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Sign the bundle's manifest with this key (from `keygen`). Without it the bundle is
+    /// unsigned; appending to a signed bundle without it leaves the bundle unsigned.
+    #[arg(long, value_name = "KEY")]
+    key: Option<PathBuf>,
     #[command(flatten)]
     recipe: RecipeArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = args.trunk.arch();
+    // Read before training, so a wrong key fails in seconds, not after an hour.
+    let sign_key = args.key.as_deref().map(SecretKey::read).transpose()?;
     let job = TrainJob {
         data: args.data,
         layout: args.layout,
@@ -89,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         textures: args.textures,
         image_size: args.image_size,
         config: args.recipe.config(args.epochs, args.batch_size, args.seed),
+        sign_key,
     };
     let summaries = job::run(&job)?;
     for s in &summaries {
@@ -115,10 +123,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let bundle = Bundle::open(&args.out)?;
     println!(
-        "wrote {} ({} products, {:.2} MB in total)",
+        "wrote {} ({} products, {:.2} MB in total, sequence {}, {})",
         args.out.display(),
         bundle.manifest().products.len(),
-        bundle.total_bytes() as f64 / 1e6
+        bundle.total_bytes() as f64 / 1e6,
+        bundle.manifest().sequence,
+        bundle.signature()
     );
     if let Some(path) = &args.json {
         adapts_runtime::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&summaries)?)?;

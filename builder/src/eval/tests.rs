@@ -85,6 +85,7 @@ fn write_bundle_of(dir: &Path, red_threshold: f32, names: &[&str]) {
     writer
         .finish(Manifest {
             tool_version: "test".into(),
+            sequence: 0,
             trunk: TrunkInfo {
                 id: "tiny".into(),
                 weights_sha256: "0".repeat(64),

@@ -300,6 +300,7 @@ pub fn write_product(
 pub fn manifest(shared: &Shared, products: Vec<Product>) -> Manifest {
     Manifest {
         tool_version: format!("adapts-builder {}", env!("CARGO_PKG_VERSION")),
+        sequence: 0,
         trunk: shared.trunk.clone(),
         preset: shared.preset.clone(),
         adapted: shared.adapted.clone(),

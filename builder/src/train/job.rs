@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use adapts_runtime::bundle::manifest::{Scoring, TRUNK_GRAPH};
 use adapts_runtime::bundle::BundleWriter;
 use adapts_runtime::preprocess::{Normalization, Preprocess};
+use adapts_runtime::trust::SecretKey;
 
 use crate::data::anomaly::{AnomalySynth, TextureSource};
 use crate::data::{self, Layout};
@@ -59,6 +60,9 @@ pub struct TrainJob {
     pub image_size: u32,
     /// Optimisation settings; each product's seed is offset by its index in the bundle.
     pub config: TrainConfig,
+    /// Signs the bundle's manifest; without it the bundle is unsigned (and a signed bundle
+    /// being extended loses its signature, which the log says).
+    pub sign_key: Option<SecretKey>,
 }
 
 /// Per-product outcome of a job.
@@ -119,6 +123,9 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
     } else {
         BundleWriter::create(&job.out)?
     };
+    if let Some(key) = &job.sign_key {
+        writer.sign_with(key.clone());
+    }
     let (shared, mut products): (Shared, Vec<_>) = match writer.base() {
         Some(base) => {
             let shared = bundle::shared_of(base);

@@ -41,9 +41,10 @@
 //! `stage_k(s_{k-1})` when stage `k` has no adapter). The head compares `t` and `s` of the
 //! adapted stages.
 //!
-//! Format versions: 2 (this one) names products `products`; version 1 called them `tasks`
-//! and kept their adapters under `tasks/<name>/`. Version 1 manifests are still read
-//! (`super::v1`); their adapter paths stay as written.
+//! Format versions: 3 (this one) adds the [`Manifest::sequence`] number and the optional
+//! signature block (`super::codec`); version 2 had neither (read with sequence 0,
+//! `super::v2`); version 1 called products `tasks` and kept their adapters under
+//! `tasks/<name>/` (`super::v1`; their adapter paths stay as written).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,8 +52,8 @@ use crate::preprocess::Normalization;
 
 /// Bytes that open `manifest.postcard`, followed by the little-endian `u32` format version.
 pub const MAGIC: &[u8; 8] = b"ADAPTSB\0";
-/// Format version this build writes (it also reads version 1).
-pub const FORMAT_VERSION: u32 = 2;
+/// Format version this build writes (it also reads versions 1 and 2).
+pub const FORMAT_VERSION: u32 = 3;
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.postcard";
 
@@ -111,6 +112,10 @@ pub const MACS_KEY: &str = "adapts.macs_per_image";
 pub struct Manifest {
     /// Version of the tool that wrote the bundle.
     pub tool_version: String,
+    /// Grows with every write of the bundle (1 for a new one); a station refuses to reload a
+    /// bundle with a lower number than the running one's (a replayed old bundle). 0 in
+    /// manifests written before format version 3.
+    pub sequence: u64,
     /// The shared trunk.
     pub trunk: TrunkInfo,
     /// Preset name (`S`, `M`, `L` or `custom`).

@@ -2,9 +2,10 @@
 //!
 //! A bundle is a directory of ONNX graphs plus `manifest.postcard` (layout and graph contract
 //! in [`manifest`]). This module owns its on-disk form: encoding the manifest
-//! ([`encode_manifest`], [`decode_manifest`]), opening a bundle with every file's size and
-//! sha256 verified ([`Bundle::open`]), and writing one atomically ([`BundleWriter`]), where the
-//! manifest is written last and is the commit point.
+//! ([`encode_manifest`], [`decode_manifest`], the optional signature block), opening a bundle
+//! with its signature checked against a [`TrustPolicy`] and every file's size and sha256
+//! verified ([`Bundle::open_with`]), and writing one atomically ([`BundleWriter`]), where the
+//! manifest (and its signature) is written last and is the commit point.
 //!
 //! ```no_run
 //! # fn main() -> adapts_runtime::Result<()> {
@@ -23,6 +24,7 @@
 mod codec;
 pub mod manifest;
 mod v1;
+mod v2;
 mod validate;
 mod writer;
 
@@ -31,20 +33,26 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use self::codec::{decode_manifest, encode_manifest, read_manifest};
+pub use self::codec::{
+    append_signature, decode_manifest, encode_manifest, read_manifest, read_manifest_bytes,
+    split_manifest, ManifestParts, SignatureBlock, SIGNATURE_DOMAIN, SIGNATURE_LEN, SIGNATURE_TAG,
+};
 pub use self::manifest::{
     FileEntry, LaterStage, LocalScoring, Manifest, Precision, Product, RoutingModel, ScoreStats,
     Scoring, StageInfo, TrunkInfo, FORMAT_VERSION, MAGIC, MANIFEST_FILE,
 };
-pub use self::writer::BundleWriter;
+pub use self::writer::{sign_bundle, BundleWriter};
 
 use crate::error::{Error, Result};
+use crate::trust::{SignatureCheck, TrustPolicy};
 
-/// A bundle whose manifest is consistent and whose files all match their checksums.
+/// A bundle whose manifest is consistent (and signed, when that was asked for) and whose files
+/// all match their checksums.
 #[derive(Debug, Clone)]
 pub struct Bundle {
     dir: PathBuf,
     manifest: Manifest,
+    signature: SignatureCheck,
 }
 
 impl Bundle {
@@ -57,9 +65,33 @@ impl Bundle {
     /// listed in `files`, unique product names, prototype lengths, adapter counts) and verifies
     /// the size and sha256 of every listed file. A corrupted or missing file is an error that
     /// names it.
+    ///
+    /// Signatures are not checked; see [`open_with`](Self::open_with).
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, &TrustPolicy::default())
+    }
+
+    /// Opens the bundle in `dir` as [`open`](Self::open) does, after checking the manifest's
+    /// signature against `trust` first (on the bytes read, before they are decoded): with
+    /// trust keys, an unsigned manifest, an untrusted key and a bad signature are refused.
+    pub fn open_with(dir: &Path, trust: &TrustPolicy) -> Result<Self> {
+        Self::open_admitted(dir, trust, |_| Ok(()))
+    }
+
+    /// [`open_with`](Self::open_with), with one more rule, `admit`, applied to the decoded
+    /// manifest after its signature was checked and before any file is read (the station's
+    /// downgrade rule).
+    pub fn open_admitted(
+        dir: &Path,
+        trust: &TrustPolicy,
+        admit: impl FnOnce(&Manifest) -> Result<()>,
+    ) -> Result<Self> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest = read_manifest(&manifest_path)?;
+        let bytes = read_manifest_bytes(&manifest_path)?;
+        let parts = split_manifest(&bytes, &manifest_path)?;
+        let signature = trust.check(&parts, dir)?;
+        let manifest = parts.decode(&manifest_path)?;
+        admit(&manifest)?;
         manifest.validate(dir)?;
         for entry in &manifest.files {
             verify_file(dir, entry)?;
@@ -67,7 +99,13 @@ impl Bundle {
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
+            signature,
         })
+    }
+
+    /// What is known about the manifest's signature.
+    pub fn signature(&self) -> SignatureCheck {
+        self.signature
     }
 
     /// The bundle directory.

@@ -12,6 +12,7 @@ use crate::preprocess::Normalization;
 pub(crate) fn sample_manifest(products: &[&str]) -> Manifest {
     let mut m = Manifest {
         tool_version: "test".into(),
+        sequence: 0,
         trunk: TrunkInfo {
             id: "tiny".into(),
             weights_sha256: "ab".repeat(32),
@@ -86,7 +87,7 @@ pub(crate) fn sample_product(name: &str, offset: f32) -> Product {
 }
 
 /// Every graph path the manifest references.
-fn graph_paths(m: &Manifest) -> Vec<String> {
+pub(crate) fn graph_paths(m: &Manifest) -> Vec<String> {
     let mut paths = vec![m.trunk_graph.clone(), m.head_graph.clone()];
     paths.extend(m.later_stages.iter().map(|s| s.graph.clone()));
     for t in &m.products {

@@ -43,6 +43,7 @@ impl From<ManifestV1> for Manifest {
     fn from(m: ManifestV1) -> Self {
         Manifest {
             tool_version: m.tool_version,
+            sequence: 0,
             trunk: m.trunk,
             preset: m.preset,
             adapted: m.adapted,

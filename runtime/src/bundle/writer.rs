@@ -1,17 +1,20 @@
 //! Writing a bundle: files first, each atomically, then the manifest, which is the commit
 //! point. A crash before the manifest is written leaves the previous bundle (if any) valid;
 //! appending never touches a file of the existing bundle, so earlier products stay
-//! byte-identical.
+//! byte-identical. Every write raises the manifest's sequence number; a signing key given to
+//! the writer signs the manifest in the same atomic write ([`sign_bundle`] signs an existing
+//! bundle).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::codec::{encode_manifest, read_manifest};
+use super::codec::{append_signature, encode_manifest, read_manifest_bytes, split_manifest};
 use super::manifest::{FileEntry, Manifest, MANIFEST_FILE};
 use super::validate::check_rel_path;
 use super::{join_rel, sha256_hex, Bundle};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::trust::{KeyId, SecretKey};
 
 /// Writes a new bundle or appends products to an existing one.
 ///
@@ -37,6 +40,12 @@ pub struct BundleWriter {
     /// lists are removed once the new manifest is committed.
     replaced: Option<Manifest>,
     added: Vec<FileEntry>,
+    /// Sequence number of the bundle this write replaces or extends (0 when there is none).
+    previous_sequence: u64,
+    /// The key that signed the bundle this write replaces or extends.
+    previous_signer: Option<KeyId>,
+    /// Signs the new manifest.
+    key: Option<SecretKey>,
 }
 
 impl BundleWriter {
@@ -45,6 +54,7 @@ impl BundleWriter {
     /// bundle manifest is refused, so a typo in `--out` cannot clobber unrelated files.
     pub fn create(dir: &Path) -> Result<Self> {
         let mut replaced = None;
+        let mut previous_signer = None;
         match std::fs::metadata(dir) {
             Ok(meta) if !meta.is_dir() => {
                 return Err(Error::BundleWrite {
@@ -57,7 +67,12 @@ impl BundleWriter {
                 if manifest_path.exists() {
                     // An unreadable old manifest is still replaced; only the clean-up of its
                     // files is skipped.
-                    replaced = read_manifest(&manifest_path).ok();
+                    if let Ok(bytes) = read_manifest_bytes(&manifest_path) {
+                        if let Ok(parts) = split_manifest(&bytes, &manifest_path) {
+                            previous_signer = parts.signature.map(|b| KeyId::of(&b.key));
+                            replaced = parts.decode(&manifest_path).ok();
+                        }
+                    }
                 } else {
                     let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
                     if entries.next().is_some() {
@@ -79,8 +94,11 @@ impl BundleWriter {
         Ok(Self {
             dir: dir.to_path_buf(),
             base: None,
+            previous_sequence: replaced.as_ref().map_or(0, |m| m.sequence),
             replaced,
             added: Vec::new(),
+            previous_signer,
+            key: None,
         })
     }
 
@@ -88,12 +106,27 @@ impl BundleWriter {
     /// ([`Bundle::open`]). Its files can not be overwritten.
     pub fn append(dir: &Path) -> Result<Self> {
         let bundle = Bundle::open(dir)?;
+        let previous_signer = bundle.signature().key();
+        let manifest = bundle.into_manifest();
         Ok(Self {
             dir: dir.to_path_buf(),
-            base: Some(bundle.into_manifest()),
+            previous_sequence: manifest.sequence,
+            base: Some(manifest),
             replaced: None,
             added: Vec::new(),
+            previous_signer,
+            key: None,
         })
+    }
+
+    /// Signs the manifest [`finish`](Self::finish) writes with `key`.
+    pub fn sign_with(&mut self, key: SecretKey) {
+        self.key = Some(key);
+    }
+
+    /// The key that signed the bundle being replaced or extended, if it was signed.
+    pub fn previous_signer(&self) -> Option<KeyId> {
+        self.previous_signer
     }
 
     /// The bundle directory.
@@ -149,8 +182,12 @@ impl BundleWriter {
     /// existing bundle's entries (append mode) followed by the files added here, checks the
     /// manifest, and writes it atomically. In append mode the shared part (trunk, stages,
     /// graphs, routing) and every earlier product must be unchanged, earlier products first and in
-    /// order. Returns the manifest as written.
+    /// order. The sequence number becomes the previous bundle's plus one (at least the one
+    /// `manifest` holds). Signed when [`sign_with`](Self::sign_with) gave a key; a bundle that
+    /// was signed and is now written without a key is logged as unsigned. Returns the manifest
+    /// as written.
     pub fn finish(self, mut manifest: Manifest) -> Result<Manifest> {
+        manifest.sequence = manifest.sequence.max(self.previous_sequence + 1);
         let mut files = self
             .base
             .as_ref()
@@ -162,8 +199,18 @@ impl BundleWriter {
             check_append(base, &manifest, &self.dir)?;
         }
         manifest.validate(&self.dir)?;
-        let bytes = encode_manifest(&manifest)?;
+        let bytes = encode_signed(&manifest, self.key.as_ref())?;
         write_atomic(&self.dir.join(MANIFEST_FILE), &bytes)?;
+        if let (None, Some(id)) = (&self.key, self.previous_signer) {
+            log::warn!(
+                "bundle {}: the previous manifest was signed by {id}, and the signature is now \
+                 missing (sequence {} is unsigned), so stations with a trust key will refuse \
+                 it: sign it with `adapts-builder sign --bundle {} --key KEY`",
+                self.dir.display(),
+                manifest.sequence,
+                self.dir.display()
+            );
+        }
         if let Some(old) = &self.replaced {
             self.remove_unlisted(old, &manifest);
         }
@@ -188,6 +235,42 @@ impl BundleWriter {
             }
         }
     }
+}
+
+/// Signs the existing bundle in `dir` with `key` (after verifying every file), replacing any
+/// earlier signature in one atomic write of the manifest. With `sequence`, the manifest's
+/// sequence number is raised to it first (for a bundle built in a fresh folder that must
+/// replace one with a higher number on the stations); a lower number than the bundle's own is
+/// refused. Returns the manifest as written.
+pub fn sign_bundle(dir: &Path, key: &SecretKey, sequence: Option<u64>) -> Result<Manifest> {
+    let mut manifest = Bundle::open(dir)?.into_manifest();
+    if let Some(sequence) = sequence {
+        if sequence < manifest.sequence {
+            return Err(Error::BundleWrite {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "sequence {sequence} is lower than the bundle's own {}; a sequence number \
+                     never goes down",
+                    manifest.sequence
+                ),
+            });
+        }
+        manifest.sequence = sequence;
+    }
+    write_atomic(
+        &dir.join(MANIFEST_FILE),
+        &encode_signed(&manifest, Some(key))?,
+    )?;
+    Ok(manifest)
+}
+
+/// The manifest file's bytes, signed by `key` when there is one.
+fn encode_signed(manifest: &Manifest, key: Option<&SecretKey>) -> Result<Vec<u8>> {
+    let bytes = encode_manifest(manifest)?;
+    Ok(match key {
+        Some(key) => append_signature(bytes, key.public().to_bytes(), |m| key.sign(m)),
+        None => bytes,
+    })
 }
 
 /// Append rules: the shared part is unchanged and the earlier products come first, unchanged.

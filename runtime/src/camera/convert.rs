@@ -195,8 +195,10 @@ fn decode_mjpg(width: u32, height: u32, bytes: &[u8]) -> Result<RgbImage, Conver
         ))
     })?;
     let jpeg = with_huffman_tables(&bytes[..end])?;
-    let decoded = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
-        .map_err(|err| bad(err.to_string()))?;
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(&jpeg[..]), image::ImageFormat::Jpeg);
+    reader.limits(crate::limits::image_limits());
+    let decoded = reader.decode().map_err(|err| bad(err.to_string()))?;
     if (decoded.width(), decoded.height()) != (width, height) {
         return Err(bad(format!(
             "frame is {}x{}, the camera was set to {width}x{height}",

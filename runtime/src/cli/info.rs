@@ -8,6 +8,7 @@ use adapts_runtime::bundle::{
     Bundle, LaterStage, Precision, ScoreStats, Scoring, StageInfo, TrunkInfo,
 };
 use adapts_runtime::preprocess::Normalization;
+use adapts_runtime::trust::TrustPolicy;
 use anyhow::Context;
 use serde::Serialize;
 
@@ -20,6 +21,8 @@ pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    trust: super::TrustArgs,
 }
 
 /// What `info` reports.
@@ -27,6 +30,9 @@ pub struct InfoArgs {
 struct InfoReport<'a> {
     bundle: &'a Path,
     tool_version: &'a str,
+    sequence: u64,
+    /// `unsigned`, `signed by KEY (not checked)` or `signed by KEY (verified)`.
+    signature: String,
     trunk: &'a TrunkInfo,
     preset: &'a str,
     adapted: &'a [StageInfo],
@@ -52,11 +58,16 @@ struct ProductReport<'a> {
 
 /// Opens (and so verifies) the bundle and prints the report on stdout.
 pub fn handle(args: &InfoArgs) -> anyhow::Result<()> {
-    let bundle = Bundle::open(&args.bundle)?;
+    let bundle = Bundle::open_with(
+        &args.bundle,
+        &TrustPolicy::from_key_files(&args.trust.trust_keys)?,
+    )?;
     let m = bundle.manifest();
     let report = InfoReport {
         bundle: bundle.dir(),
         tool_version: &m.tool_version,
+        sequence: m.sequence,
+        signature: bundle.signature().to_string(),
         trunk: &m.trunk,
         preset: &m.preset,
         adapted: &m.adapted,
@@ -98,6 +109,7 @@ fn write_text(out: &mut impl Write, r: &InfoReport<'_>) -> std::io::Result<()> {
         r.files
     )?;
     writeln!(out, "  written by  {}", r.tool_version)?;
+    writeln!(out, "  sequence    {}, {}", r.sequence, r.signature)?;
     let sha = r
         .trunk
         .weights_sha256

@@ -7,6 +7,9 @@ mod probe;
 mod run;
 mod station;
 
+use std::path::PathBuf;
+
+use adapts_runtime::trust::TrustPolicy;
 use clap::{Parser, Subcommand};
 
 /// Exit status for any setup error: bad arguments, missing ONNX Runtime library, bundle or
@@ -55,6 +58,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Station(station_args) => station::handle(&station_args),
         Command::Bench(bench_args) => bench::handle(&bench_args),
     }
+}
+
+/// `--trust-key`, for the subcommands that judge with a bundle.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrustArgs {
+    /// Accept only bundles signed by this public key (SPKI PEM, as `adapts-builder keygen`
+    /// writes it); repeat it to trust more than one key during a rotation. Without it,
+    /// signatures are not checked.
+    #[arg(long = "trust-key", value_name = "PUB")]
+    pub trust_keys: Vec<PathBuf>,
+}
+
+impl TrustArgs {
+    /// Reads the keys; says in the log when signatures are not checked.
+    pub fn policy(&self) -> anyhow::Result<TrustPolicy> {
+        trust_policy(&self.trust_keys)
+    }
+}
+
+/// Reads the trust key files and logs what will be checked.
+pub fn trust_policy(keys: &[PathBuf]) -> anyhow::Result<TrustPolicy> {
+    let policy = TrustPolicy::from_key_files(keys)?;
+    if policy.checks_signatures() {
+        log::info!("accepting bundles signed by {}", policy.key_ids());
+    } else {
+        log::warn!(
+            "bundle signatures are not checked (no trust key set): checksums catch corruption, \
+             not a forged bundle"
+        );
+    }
+    Ok(policy)
 }
 
 /// Whether the error is a write to a closed stdout.

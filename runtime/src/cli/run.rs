@@ -44,6 +44,8 @@ pub struct RunArgs {
     /// slow the next.
     #[arg(long)]
     spin: bool,
+    #[command(flatten)]
+    trust: super::TrustArgs,
 }
 
 /// Counts for the summary.
@@ -124,7 +126,7 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
         intra_op_spinning: args.spin,
         ..SessionConfig::default()
     };
-    let bundle = Bundle::open(&args.bundle)?;
+    let bundle = Bundle::open_with(&args.bundle, &args.trust.policy()?)?;
     let manifest = bundle.manifest();
     if let Some(name) = &args.product {
         if manifest.product_index(name).is_none() {

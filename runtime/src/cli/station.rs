@@ -7,6 +7,7 @@
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use adapts_runtime::camera::{Camera, SourceCamera};
 use adapts_runtime::pipeline::Pipeline;
@@ -16,7 +17,7 @@ use adapts_runtime::station::gpio::{ChipOutputs, GpioTrigger, LineOutputs};
 use adapts_runtime::station::heatmaps::HeatmapStore;
 use adapts_runtime::station::interval::{parse_period, IntervalTrigger};
 use adapts_runtime::station::journal::Journal;
-use adapts_runtime::station::reload::{bundle_loader, load_verified};
+use adapts_runtime::station::reload::{bundle_loader, load_verified, Admission};
 use adapts_runtime::station::stdio::{JsonLinesSink, LineTrigger};
 use adapts_runtime::station::{run, Controls, Fanout, Judge, Settings, Trigger, VerdictSink};
 use adapts_runtime::{ort_runtime, Error, SessionConfig};
@@ -63,6 +64,14 @@ pub struct StationArgs {
     /// Threads per graph run (default: one per core) (key `threads`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Accept only bundles signed by this public key (SPKI PEM); repeat for a rotation
+    /// (key `trust.keys`, which these replace).
+    #[arg(long = "trust-key", value_name = "PUB")]
+    trust_keys: Vec<PathBuf>,
+    /// Accept a reload to a bundle with a lower sequence number than the running one's
+    /// (key `trust.allow_downgrade`).
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 /// Reads the configuration, applies the flags, and plans the station.
@@ -149,6 +158,12 @@ fn plan(args: &StationArgs) -> anyhow::Result<Plan> {
     if args.threads.is_some() {
         config.threads = args.threads;
     }
+    if !args.trust_keys.is_empty() {
+        config.trust.keys = Some(args.trust_keys.iter().map(|k| here(k)).collect());
+    }
+    if args.allow_downgrade {
+        config.trust.allow_downgrade = Some(true);
+    }
     Ok(config.plan(&origin, &base)?)
 }
 
@@ -219,7 +234,13 @@ pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
         ..SessionConfig::default()
     };
     let runtime = ort_runtime()?;
-    let (pipeline, name): (Pipeline, String) = load_verified(&plan.bundle, &session)?;
+    let mut admission =
+        Admission::new(super::trust_policy(&plan.trust_keys)?, plan.allow_downgrade);
+    if let Some(file) = &plan.sequence_file {
+        admission = admission.with_sequence_file(file)?;
+    }
+    let admission = Arc::new(admission);
+    let (pipeline, name): (Pipeline, String) = load_verified(&plan.bundle, &session, &admission)?;
     let products = pipeline.products();
     for product in plan.sensitivity.keys() {
         if !products.contains(product) {
@@ -262,7 +283,7 @@ pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
         watch: plan.watch.then(|| plan.bundle.clone()),
         watch_every: plan.watch_every,
     };
-    let loader = bundle_loader(plan.bundle.clone(), session);
+    let loader = bundle_loader(plan.bundle.clone(), session, admission);
     let summary = run(
         Box::new(pipeline) as Box<dyn Judge>,
         camera,

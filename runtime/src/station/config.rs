@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::gpio::{Line, OutputPlan, TriggerPlan};
 use crate::error::{Error, Result};
+use crate::limits::{read_limited_text, MAX_CONFIG_BYTES};
 
 /// The file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,6 +48,9 @@ pub struct StationConfig {
     /// Hot reload.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// Which bundles are accepted.
+    #[serde(default)]
+    pub trust: TrustConfig,
 }
 
 /// `[camera]`.
@@ -173,6 +177,19 @@ pub struct ReloadConfig {
     pub poll_ms: Option<u64>,
 }
 
+/// `[trust]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Public keys (SPKI PEM files) whose signatures are accepted; more than one during a
+    /// rotation. Without any, signatures are not checked.
+    pub keys: Option<Vec<PathBuf>>,
+    /// Accept a reload to a bundle with a lower sequence number than the running one's.
+    pub allow_downgrade: Option<bool>,
+    /// Keeps the highest sequence number served across restarts.
+    pub sequence_file: Option<PathBuf>,
+}
+
 /// Where frames come from, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CameraPlan {
@@ -269,6 +286,12 @@ pub struct Plan {
     pub watch: bool,
     /// Manifest poll period.
     pub watch_every: Duration,
+    /// Trust key files.
+    pub trust_keys: Vec<PathBuf>,
+    /// Reloading an older bundle is allowed.
+    pub allow_downgrade: bool,
+    /// The sequence file.
+    pub sequence_file: Option<PathBuf>,
 }
 
 /// Default capture timeout.
@@ -289,7 +312,7 @@ pub const DEFAULT_PULSE_MS: u64 = 50;
 impl StationConfig {
     /// Reads and parses `path`; errors name the file, the key and the line.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = read_limited_text(path, MAX_CONFIG_BYTES, "a station configuration")?;
         Self::parse(&text, path)
     }
 
@@ -624,6 +647,9 @@ impl StationConfig {
                 "reload.poll_ms",
                 &bad,
             )?),
+            trust_keys: self.trust.keys.iter().flatten().map(|p| rel(p)).collect(),
+            allow_downgrade: self.trust.allow_downgrade.unwrap_or(false),
+            sequence_file: self.trust.sequence_file.as_deref().map(rel),
         })
     }
 }

@@ -1,13 +1,14 @@
-//! Hot reload: a new bundle is opened beside the running one (checksums of every file,
-//! graph contract checks, one warm-up frame through the whole pipeline), and only a bundle
-//! that passes all three is swapped in, between two frames. A bad bundle is refused and
-//! logged; the running one carries on.
+//! Hot reload: a new bundle is opened beside the running one (signature against the trust keys,
+//! the downgrade rule, checksums of every file, graph contract checks, one warm-up frame
+//! through the whole pipeline), and only a bundle that passes all of them is swapped in,
+//! between two frames. A bad bundle is refused and logged; the running one carries on.
 //!
 //! A reload is asked for by SIGHUP or by the bundle's manifest changing ([`ManifestWatch`]).
 //! `adapts-builder train --append` writes the manifest last, by atomic rename, so a change of
 //! the manifest means a complete bundle.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -19,15 +20,120 @@ use crate::bundle::Bundle;
 use crate::engine::SessionConfig;
 use crate::pipeline::{Pipeline, ReasonCode};
 use crate::results::ResultLine;
+use crate::trust::{check_sequence, perms, TrustPolicy};
 
 /// Opens and verifies a bundle for judging; the message says what was wrong.
 pub type Loader = Arc<dyn Fn() -> Result<(Box<dyn Judge>, String), String> + Send + Sync>;
 
-/// Opens the bundle at `dir` and proves it runs: checksums, contract checks and one
-/// warm-up frame (a mid-grey image at the trunk's input size) that must not end in FAIL
-/// `error`. Returns the pipeline and a name for logs.
-pub fn load_verified(dir: &Path, config: &SessionConfig) -> crate::Result<(Pipeline, String)> {
-    let bundle = Bundle::open(dir)?;
+/// What a bundle must pass before it is loaded: the trust keys, and the downgrade rule
+/// against the sequence number of the last bundle admitted.
+#[derive(Debug, Default)]
+pub struct Admission {
+    trust: TrustPolicy,
+    allow_downgrade: bool,
+    running: AtomicU64,
+    /// Where the highest admitted sequence number is kept across restarts.
+    sequence_file: Option<PathBuf>,
+}
+
+impl Admission {
+    /// Admits bundles signed by `trust`'s keys (any bundle without keys); with
+    /// `allow_downgrade`, also one older than the running bundle.
+    pub fn new(trust: TrustPolicy, allow_downgrade: bool) -> Self {
+        Self {
+            trust,
+            allow_downgrade,
+            running: AtomicU64::new(0),
+            sequence_file: None,
+        }
+    }
+
+    /// Keeps the highest admitted sequence number in `path` (one decimal number), so that the
+    /// downgrade rule holds across restarts: the number in it is the floor for the first
+    /// bundle. A missing file is a floor of 0; an unreadable or malformed one is an error
+    /// naming it.
+    pub fn with_sequence_file(mut self, path: &Path) -> crate::Result<Self> {
+        let floor = match std::fs::read_to_string(path) {
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| crate::Error::Config {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "the sequence file holds `{}`, not a sequence number",
+                        text.trim()
+                    ),
+                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => {
+                return Err(crate::Error::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+        };
+        self.running = AtomicU64::new(floor);
+        self.sequence_file = Some(path.to_path_buf());
+        Ok(self)
+    }
+
+    /// Makes `sequence` the running one, and records it in the sequence file (an allowed
+    /// downgrade too: the operator asked for it).
+    fn admitted(&self, sequence: u64) {
+        let before = self.running.swap(sequence, Ordering::SeqCst);
+        if let Some(path) = &self.sequence_file {
+            if sequence != before || !path.exists() {
+                let written = crate::fsutil::write_atomic(path, format!("{sequence}\n").as_bytes());
+                if let Err(e) = written {
+                    log::error!(
+                        "cannot record sequence {sequence}: {}; after a restart an older \
+                         bundle would be accepted",
+                        e.chain_message()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The trust keys.
+    pub fn trust(&self) -> &TrustPolicy {
+        &self.trust
+    }
+
+    /// Sequence number of the last bundle admitted (before the first: 0, or the sequence
+    /// file's).
+    pub fn running_sequence(&self) -> u64 {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Opens the bundle at `dir`: signature first, then the downgrade rule, then every file's
+    /// checksum. Bundle files others can write are logged.
+    fn open(&self, dir: &Path) -> crate::Result<Bundle> {
+        let bundle = Bundle::open_admitted(dir, &self.trust, |manifest| {
+            check_sequence(
+                dir,
+                manifest.sequence,
+                self.running_sequence(),
+                self.allow_downgrade,
+            )
+        })?;
+        let manifest = bundle.manifest();
+        let files: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
+        perms::warn_shared_bundle(dir, &files, self.trust.checks_signatures());
+        Ok(bundle)
+    }
+}
+
+/// Opens the bundle at `dir` through `admission` and proves it runs: signature, downgrade
+/// rule, checksums, contract checks and one warm-up frame (a mid-grey image at the trunk's
+/// input size) that must not end in FAIL `error`. On success its sequence number becomes
+/// the running one. Returns the pipeline and a name for logs.
+pub fn load_verified(
+    dir: &Path,
+    config: &SessionConfig,
+    admission: &Admission,
+) -> crate::Result<(Pipeline, String)> {
+    let bundle = admission.open(dir)?;
     let mut pipeline = Pipeline::from_bundle(&bundle, config)?;
     let size = pipeline.manifest().trunk.input_size;
     let grey = RgbImage::from_pixel(size, size, Rgb([128, 128, 128]));
@@ -42,18 +148,22 @@ pub fn load_verified(dir: &Path, config: &SessionConfig) -> crate::Result<(Pipel
             ),
         });
     }
+    let sequence = bundle.manifest().sequence;
+    admission.admitted(sequence);
     let name = format!(
-        "bundle {} ({} products)",
+        "bundle {} ({} products, sequence {sequence}, {})",
         dir.display(),
-        pipeline.manifest().products.len()
+        pipeline.manifest().products.len(),
+        bundle.signature()
     );
     Ok((pipeline, name))
 }
 
-/// A [`Loader`] for the bundle at `dir`.
-pub fn bundle_loader(dir: PathBuf, config: SessionConfig) -> Loader {
+/// A [`Loader`] for the bundle at `dir`, admitted by `admission` (share it with the first
+/// load, so that the downgrade rule knows the running bundle).
+pub fn bundle_loader(dir: PathBuf, config: SessionConfig, admission: Arc<Admission>) -> Loader {
     Arc::new(move || {
-        load_verified(&dir, &config)
+        load_verified(&dir, &config, &admission)
             .map(|(p, name)| (Box::new(p) as Box<dyn Judge>, name))
             .map_err(|e| e.chain_message())
     })
@@ -97,6 +207,47 @@ impl ManifestWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sequence_file_is_the_floor_after_a_restart_and_records_each_admission() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        crate::bundle::tests::write_bundle(&bundle, &["bottle"]); // sequence 1
+        let file = dir.path().join("state/sequence");
+
+        // No file yet: a floor of 0, and the first admission writes it.
+        let fresh = Admission::default().with_sequence_file(&file).unwrap();
+        fresh.open(&bundle).unwrap();
+        fresh.admitted(1);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n");
+
+        // A restart after a newer bundle ran: the older one is a downgrade.
+        std::fs::write(&file, "5\n").unwrap();
+        let restarted = Admission::default().with_sequence_file(&file).unwrap();
+        assert_eq!(restarted.running_sequence(), 5);
+        let err = restarted.open(&bundle).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::Error::Downgrade {
+                    found: 1,
+                    running: 5,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let allowed = Admission::new(TrustPolicy::default(), true)
+            .with_sequence_file(&file)
+            .unwrap();
+        allowed.open(&bundle).unwrap();
+        allowed.admitted(1);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n");
+
+        std::fs::write(&file, "five").unwrap();
+        let err = Admission::default().with_sequence_file(&file).unwrap_err();
+        assert!(err.to_string().contains("`five`"), "{err}");
+    }
 
     #[test]
     fn a_rewritten_manifest_is_a_change_and_a_missing_one_is_not() {

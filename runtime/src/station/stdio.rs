@@ -2,8 +2,9 @@
 //! [`ResultLine`] per trigger out, flushed at once.
 //!
 //! Commands are case-insensitive; blank lines are ignored; any other line is logged as a
-//! warning naming it and answers nothing (it is not a trigger). End of input closes the
-//! trigger, and the station stops after answering what it was given.
+//! warning naming it and answers nothing (it is not a trigger), as is a line over
+//! [`MAX_LINE_BYTES`] (never held in memory whole) or one that is not UTF-8. End of input
+//! closes the trigger, and the station stops after answering what it was given.
 
 use std::io::{BufRead, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::{Trigger, TriggerEvent, VerdictSink, Wait};
 use crate::error::{Error, Result};
+use crate::limits::MAX_LINE_BYTES;
 use crate::results::ResultLine;
 
 /// One parsed input line.
@@ -42,23 +44,85 @@ pub fn parse_line(line: &str) -> std::result::Result<Option<Command>, String> {
     Ok(Some(Command::Trigger(product)))
 }
 
+/// One line of input as [`read_bounded_line`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputLine {
+    /// The line, without its `\n` (or `\r\n`).
+    Text(String),
+    /// A line of this many bytes, over the limit; it was skipped.
+    TooLong(usize),
+    /// A line that is not UTF-8; it was skipped.
+    NotUtf8,
+}
+
+/// Reads the next line of `input`, keeping at most `max` bytes of it: a longer line is read
+/// to its end and dropped, reported as [`InputLine::TooLong`]. `None` at the end of input.
+pub fn read_bounded_line<R: BufRead>(
+    input: &mut R,
+    max: usize,
+) -> std::io::Result<Option<InputLine>> {
+    let mut line = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            if total == 0 {
+                return Ok(None);
+            }
+            break;
+        }
+        let (taken, ended) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if total + taken <= max {
+            line.extend_from_slice(&buf[..taken]);
+        }
+        total += taken;
+        input.consume(taken);
+        if ended {
+            break;
+        }
+    }
+    if total > max {
+        return Ok(Some(InputLine::TooLong(total)));
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Ok(Some(match String::from_utf8(line) {
+        Ok(text) => InputLine::Text(text),
+        Err(_) => InputLine::NotUtf8,
+    }))
+}
+
 /// Triggers read from lines of text (standard input), on a reader thread so that waiting
 /// can time out.
 pub struct LineTrigger {
-    lines: Receiver<std::io::Result<String>>,
+    lines: Receiver<std::io::Result<InputLine>>,
     next_id: u64,
 }
 
 impl LineTrigger {
-    /// Reads `input` line by line on its own thread.
-    pub fn spawn<R: BufRead + Send + 'static>(input: R) -> Self {
+    /// Reads `input` line by line on its own thread, each line at most [`MAX_LINE_BYTES`].
+    pub fn spawn<R: BufRead + Send + 'static>(mut input: R) -> Self {
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in input.lines() {
-                let failed = line.is_err();
-                if tx.send(line).is_err() || failed {
-                    break;
-                }
+        std::thread::spawn(move || loop {
+            let line = match read_bounded_line(&mut input, MAX_LINE_BYTES) {
+                Ok(Some(line)) => Ok(line),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            let failed = line.is_err();
+            if tx.send(line).is_err() || failed {
+                break;
             }
         });
         Self {
@@ -74,7 +138,18 @@ impl Trigger for LineTrigger {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.lines.recv_timeout(left) {
-                Ok(Ok(line)) => line,
+                Ok(Ok(InputLine::Text(line))) => line,
+                Ok(Ok(InputLine::TooLong(n))) => {
+                    log::warn!(
+                        "a line of {n} bytes on the input was skipped: the limit is \
+                         {MAX_LINE_BYTES} bytes"
+                    );
+                    continue;
+                }
+                Ok(Ok(InputLine::NotUtf8)) => {
+                    log::warn!("a line on the input that is not UTF-8 was skipped");
+                    continue;
+                }
                 Ok(Err(err)) => return Err(Error::io("(standard input)", err)),
                 Err(RecvTimeoutError::Timeout) => return Ok(Wait::Timeout),
                 Err(RecvTimeoutError::Disconnected) => return Ok(Wait::Closed),

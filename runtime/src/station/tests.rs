@@ -426,6 +426,42 @@ fn the_line_protocol_reads_triggers_and_names_bad_lines() {
 }
 
 #[test]
+fn lines_over_the_limit_or_not_utf8_are_skipped_whole_and_the_next_line_still_counts() {
+    use crate::station::stdio::{read_bounded_line, InputLine};
+    let long = "x".repeat(50);
+    let text = format!("TRIGGER a\r\n{long}\n\u{fffd}\nTRIGGER b");
+    let mut bytes = text.into_bytes();
+    // An invalid UTF-8 byte in place of the replacement character.
+    let at = bytes
+        .windows(3)
+        .position(|w| w == "\u{fffd}".as_bytes())
+        .unwrap();
+    bytes.splice(at..at + 3, [0xff]);
+    // A small buffer, so that lines cross buffer boundaries.
+    let mut input = std::io::BufReader::with_capacity(7, std::io::Cursor::new(bytes));
+    let mut got = Vec::new();
+    while let Some(line) = read_bounded_line(&mut input, 20).unwrap() {
+        got.push(line);
+    }
+    assert_eq!(
+        got,
+        [
+            InputLine::Text("TRIGGER a".into()),
+            InputLine::TooLong(51),
+            InputLine::NotUtf8,
+            InputLine::Text("TRIGGER b".into()),
+        ]
+    );
+    // Exactly at the limit, newline included, is kept.
+    let mut input = std::io::Cursor::new(b"12345\n".to_vec());
+    assert_eq!(
+        read_bounded_line(&mut input, 6).unwrap(),
+        Some(InputLine::Text("12345".into()))
+    );
+    assert_eq!(read_bounded_line(&mut input, 6).unwrap(), None);
+}
+
+#[test]
 fn json_lines_carry_the_trigger_and_read_back() {
     let out = Arc::new(Mutex::new(Vec::new()));
     struct Shared(Arc<Mutex<Vec<u8>>>);

@@ -1,4 +1,4 @@
-//! `adapts-runtime run` and `info` as a user runs them, on a tiny real bundle: the
+//! `adapts-runtime run`, `info` and `station` as a user runs them, on a tiny real bundle: the
 //! `fixtures/tiny_*.onnx` graphs (trivial numerics, real ONNX Runtime, written by
 //! `fixtures/make_tiny_bundle_graphs.py`) assembled with `BundleWriter`.
 //!
@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use adapts_runtime::bundle::{
-    BundleWriter, Manifest, Precision, Product, RoutingModel, ScoreStats, Scoring, StageInfo,
-    TrunkInfo,
+    sign_bundle, BundleWriter, Manifest, Precision, Product, RoutingModel, ScoreStats, Scoring,
+    StageInfo, TrunkInfo,
 };
 use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::{Normalization, Preprocess};
+use adapts_runtime::trust::{public_path_of, SecretKey};
 use adapts_runtime::SessionConfig;
 use image::{Rgb, RgbImage};
 use serde_json::Value;
@@ -69,6 +70,7 @@ fn write_bundle(dir: &Path, head: &str) -> anyhow::Result<Manifest> {
     writer.add_file("products/blue/layer2.onnx", &graph("adapter_shift.onnx")?)?;
     let manifest = Manifest {
         tool_version: "fixture".into(),
+        sequence: 0,
         trunk: TrunkInfo {
             id: "tiny".into(),
             weights_sha256: "0".repeat(64),
@@ -107,6 +109,20 @@ fn write_frames(dir: &Path) -> anyhow::Result<()> {
 
 fn runtime() -> Command {
     Command::new(env!("CARGO_BIN_EXE_adapts-runtime"))
+}
+
+/// `station` over the setup's bundle and frames (looping), triggered by lines on a piped
+/// stdin, answering on a piped stdout.
+fn stdin_station(s: &Setup) -> Command {
+    let mut cmd = runtime();
+    cmd.args(["station", "--bundle"])
+        .arg(&s.bundle)
+        .arg("--camera")
+        .arg(format!("dir:{}", s.frames.display()))
+        .args(["--loop", "--trigger", "stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    cmd
 }
 
 fn lines(path: &Path) -> anyhow::Result<Vec<Value>> {
@@ -374,16 +390,7 @@ fn station_answers_each_stdin_trigger_with_one_line() -> anyhow::Result<()> {
     use std::io::Write;
     use std::process::Stdio;
     let s = setup()?;
-    let mut child = runtime()
-        .args(["station", "--bundle"])
-        .arg(&s.bundle)
-        .arg("--camera")
-        .arg(format!("dir:{}", s.frames.display()))
-        .args(["--loop", "--trigger", "stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut child = stdin_station(&s).stderr(Stdio::piped()).spawn()?;
     // Frames in path order: blue/0.png, broken.png, green.png, red/0.png, then blue again.
     child
         .stdin
@@ -496,5 +503,110 @@ fn bench_times_pipeline_and_bare_trunk_in_one_run() -> anyhow::Result<()> {
         .output()?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no images"));
+    Ok(())
+}
+
+/// Writes a key pair `dir/line.key` (+ `.pub`) and returns the public key's path.
+fn key_pair(dir: &Path, seed: u8) -> anyhow::Result<PathBuf> {
+    let key = dir.join(format!("line{seed}.key"));
+    SecretKey::from_seed([seed; 32]).write_new(&key)?;
+    Ok(public_path_of(&key))
+}
+
+#[test]
+fn a_station_with_a_trust_key_serves_a_signed_bundle_and_refuses_an_unsigned_one(
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let s = setup()?;
+    let trusted = key_pair(&s.root, 1)?;
+    let station = |trust: Option<&Path>| -> anyhow::Result<std::process::Output> {
+        let mut cmd = stdin_station(&s);
+        if let Some(key) = trust {
+            cmd.arg("--trust-key").arg(key);
+        }
+        let mut child = cmd.stderr(Stdio::piped()).spawn()?;
+        child.stdin.take().expect("stdin").write_all(b"TRIGGER\n")?;
+        Ok(child.wait_with_output()?)
+    };
+
+    // Unsigned, no trust key: served, and the log says signatures are not checked.
+    let out = station(None)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("signatures are not checked"), "{stderr}");
+
+    // Unsigned, with a trust key: refused before serving, exit 2, naming why.
+    let out = station(Some(&trusted))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not signed"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    // Signed by the trusted key: served, one line.
+    let key = SecretKey::read(&s.root.join("line1.key"))?;
+    sign_bundle(&s.bundle, &key, None)?;
+    let out = station(Some(&trusted))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("(verified)"), "{stderr}");
+    assert_eq!(String::from_utf8(out.stdout)?.lines().count(), 1);
+
+    // Trusting another key only: refused, naming the signer.
+    let other = key_pair(&s.root, 2)?;
+    let out = station(Some(&other))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a trusted key"), "{stderr}");
+
+    // `run` and `info` take the same flag.
+    let out = runtime()
+        .args(["info", "--bundle"])
+        .arg(&s.bundle)
+        .arg("--trust-key")
+        .arg(&other)
+        .output()?;
+    assert_eq!(out.status.code(), Some(2));
+    let out = runtime()
+        .args(["run", "--bundle"])
+        .arg(&s.bundle)
+        .arg("--source")
+        .arg(format!("dir:{}", s.frames.display()))
+        .arg("--out")
+        .arg(s.root.join("r.jsonl"))
+        .arg("--trust-key")
+        .arg(&trusted)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_serving_station_holds_no_socket() -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let s = setup()?;
+    let mut child = stdin_station(&s).stderr(Stdio::null()).spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"TRIGGER\n")?;
+    // Once the first answer is out, the station is serving.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first)?;
+    assert!(first.contains("\"trigger\":1"), "{first}");
+    let mut sockets = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{}/fd", child.id()))? {
+        let target = std::fs::read_link(fd?.path())?;
+        if target.to_string_lossy().starts_with("socket:") {
+            sockets.push(target);
+        }
+    }
+    drop(stdin);
+    assert!(child.wait()?.success());
+    assert!(sockets.is_empty(), "open sockets: {sockets:?}");
     Ok(())
 }

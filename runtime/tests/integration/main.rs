@@ -8,4 +8,6 @@ mod cli_probe;
 mod cli_run;
 mod engine_ort;
 mod fixture;
+mod fuzz_corpus;
+mod signature_openssl;
 mod station_soak;

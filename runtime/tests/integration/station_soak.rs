@@ -2,9 +2,11 @@
 //! fixture bundle on ONNX Runtime), with a fake camera that hands over camera buffers (MJPG
 //! and YUYV, converted as a V4L2 camera's are) and fake GPIO lines, and faults injected all
 //! along: corrupt, truncated and empty frames, capture timeouts, an unplugged
-//! camera, a slow engine, bursts of triggers faster than inference, a good reload and a bad
-//! bundle pushed mid-run. Every trigger must get exactly one result line and exactly one
-//! PASS/FAIL pulse, each fault its reason, with no panic and no lost trigger.
+//! camera, a slow engine, bursts of triggers faster than inference, and bundles pushed mid-run
+//! to a station that trusts one signing key: a good re-signed one, then one with a bad
+//! signature, one with a corrupted graph and a replayed older one (a downgrade), each refused.
+//! Every trigger must get exactly one result line and exactly one PASS/FAIL pulse, each fault
+//! its reason, with no panic and no lost trigger.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use adapts_boards::PixelFormat;
+use adapts_runtime::bundle::{sign_bundle, MANIFEST_FILE};
 use adapts_runtime::camera::convert::to_rgb;
 use adapts_runtime::camera::{Camera, CaptureError};
 use adapts_runtime::pipeline::{Inference, ReasonCode, Verdict};
@@ -21,28 +24,35 @@ use adapts_runtime::results::ResultLine;
 use adapts_runtime::source::{Frame, FrameError};
 use adapts_runtime::station::gpio::{LineOutputs, OutputLines, Signal};
 use adapts_runtime::station::journal::Journal;
-use adapts_runtime::station::reload::{bundle_loader, load_verified};
+use adapts_runtime::station::reload::{bundle_loader, load_verified, Admission};
 use adapts_runtime::station::{
     run, Controls, Fanout, Judge, Settings, Trigger, TriggerEvent, VerdictSink, Wait,
 };
+use adapts_runtime::trust::{SecretKey, TrustPolicy};
 use adapts_runtime::{Error, SessionConfig};
 use image::{Rgb, RgbImage};
 
 use crate::fixture::fixture_dir;
 
 const TRIGGERS: u64 = 10_000;
-const RELOAD_GOOD_AT: u64 = 3_000;
-const RELOAD_BAD_AT: u64 = 6_000;
+/// Bundle pushes: each is applied to the bundle folder, then a reload is asked for.
+const PUSH_GOOD_AT: u64 = 3_000;
+const PUSH_BAD_SIGNATURE_AT: u64 = 5_000;
+const PUSH_CORRUPT_GRAPH_AT: u64 = 6_000;
+const PUSH_DOWNGRADE_AT: u64 = 7_000;
 const DEADLINE: Duration = Duration::from_millis(250);
 const WIDTH: u32 = 16;
 const HEIGHT: u32 = 12;
 
+/// A change to the bundle folder at a trigger id, followed by a reload request.
+type Push = (u64, Box<dyn FnMut() + Send>);
+
 /// Triggers as fast as they are taken, with a burst of 40 at once every 1,000 (more than
-/// the queue holds); asks for the reloads on the way.
+/// the queue holds); pushes bundles on the way.
 struct Line {
     next: u64,
     controls: Controls,
-    corrupt_bundle: Box<dyn FnMut() + Send>,
+    pushes: Vec<Push>,
 }
 
 impl Trigger for Line {
@@ -56,12 +66,11 @@ impl Trigger for Line {
             // Between bursts, about one trigger per frame time.
             std::thread::sleep(Duration::from_micros(300));
         }
-        if id == RELOAD_GOOD_AT {
-            self.controls.reload.store(true, Ordering::SeqCst);
-        }
-        if id == RELOAD_BAD_AT {
-            (self.corrupt_bundle)();
-            self.controls.reload.store(true, Ordering::SeqCst);
+        for (at, push) in &mut self.pushes {
+            if *at == id {
+                push();
+                self.controls.reload.store(true, Ordering::SeqCst);
+            }
         }
         Ok(Wait::Trigger(TriggerEvent {
             id,
@@ -238,17 +247,30 @@ fn ten_thousand_triggers_with_faults_each_get_exactly_one_answer() -> anyhow::Re
         intra_op_threads: Some(1),
         ..SessionConfig::default()
     };
-    let (pipeline, _) = load_verified(&bundle, &config)?;
+    let signer = SecretKey::from_seed([5; 32]);
+    sign_bundle(&bundle, &signer, None)?;
+    let admission = Arc::new(Admission::new(
+        TrustPolicy::with_keys(vec![signer.public()]),
+        false,
+    ));
+    let (pipeline, _) = load_verified(&bundle, &config, &admission)?;
+    let first_sequence = admission.running_sequence();
     let calls = Arc::new(AtomicU64::new(0));
     let judge = Box::new(SometimesSlow {
         inner: Box::new(pipeline),
         calls: calls.clone(),
     });
+    let refusals = Arc::new(Mutex::new(Vec::<String>::new()));
     let loader = {
-        let real = bundle_loader(bundle.clone(), config);
+        let real = bundle_loader(bundle.clone(), config, admission.clone());
         let calls = calls.clone();
+        let refusals = refusals.clone();
         Arc::new(move || {
-            real().map(|(inner, name)| {
+            let loaded = real();
+            if let Err(message) = &loaded {
+                refusals.lock().unwrap().push(message.clone());
+            }
+            loaded.map(|(inner, name)| {
                 let slow = SometimesSlow {
                     inner,
                     calls: calls.clone(),
@@ -258,16 +280,46 @@ fn ten_thousand_triggers_with_faults_each_get_exactly_one_answer() -> anyhow::Re
         })
     };
     let controls = Controls::default();
-    let head = bundle.join("head.onnx");
+    let manifest = bundle.join(MANIFEST_FILE);
+    let first_manifest = std::fs::read(&manifest)?;
+    let good_manifest = Arc::new(Mutex::new(Vec::new()));
+    let pushes: Vec<Push> = vec![
+        (PUSH_GOOD_AT, {
+            let (bundle, signer, good) = (bundle.clone(), signer.clone(), good_manifest.clone());
+            Box::new(move || {
+                sign_bundle(&bundle, &signer, Some(first_sequence + 1)).unwrap();
+                *good.lock().unwrap() = std::fs::read(bundle.join(MANIFEST_FILE)).unwrap();
+            })
+        }),
+        (PUSH_BAD_SIGNATURE_AT, {
+            let manifest = manifest.clone();
+            Box::new(move || {
+                let mut bytes = std::fs::read(&manifest).unwrap();
+                bytes[40] ^= 0x01;
+                std::fs::write(&manifest, bytes).unwrap();
+            })
+        }),
+        (PUSH_CORRUPT_GRAPH_AT, {
+            let (bundle, good) = (bundle.clone(), good_manifest.clone());
+            Box::new(move || {
+                // The good signed manifest again, with a graph changed under it.
+                std::fs::write(bundle.join(MANIFEST_FILE), &*good.lock().unwrap()).unwrap();
+                let head = bundle.join("head.onnx");
+                let mut bytes = std::fs::read(&head).unwrap();
+                let k = bytes.len() / 2;
+                bytes[k] ^= 0xff;
+                std::fs::write(&head, bytes).unwrap();
+            })
+        }),
+        (PUSH_DOWNGRADE_AT, {
+            let manifest = manifest.clone();
+            Box::new(move || std::fs::write(&manifest, &first_manifest).unwrap())
+        }),
+    ];
     let trigger = Box::new(Line {
         next: 1,
         controls: controls.clone(),
-        corrupt_bundle: Box::new(move || {
-            let mut bytes = std::fs::read(&head).unwrap();
-            let k = bytes.len() / 2;
-            bytes[k] ^= 0xff;
-            std::fs::write(&head, bytes).unwrap();
-        }),
+        pushes,
     });
     let shots = Arc::new(Mutex::new(Shots::default()));
     let lines = CountingLines::default();
@@ -352,6 +404,15 @@ fn ten_thousand_triggers_with_faults_each_get_exactly_one_answer() -> anyhow::Re
             assert_eq!(line.verdict, Verdict::Pass);
         }
     }
-    assert_eq!((stats.reloads, stats.refused), (1, 1));
+    let refusals = refusals.lock().unwrap();
+    assert_eq!((stats.reloads, stats.refused), (1, 3), "{refusals:?}");
+    for (refusal, expected) in refusals.iter().zip([
+        "bad signature",
+        "corrupted",
+        "lower than the running bundle's",
+    ]) {
+        assert!(refusal.contains(expected), "{refusal}");
+    }
+    assert_eq!(admission.running_sequence(), first_sequence + 1);
     Ok(())
 }

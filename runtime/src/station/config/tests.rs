@@ -102,3 +102,34 @@ fn bad_keys_and_values_are_named() {
     // toml's own errors carry the line.
     assert!(error("bundle = \"b\"\nbundel = \"c\"\n").contains("line 2"));
 }
+
+#[test]
+fn trust_keys_resolve_against_the_file_and_unknown_trust_keys_are_refused() {
+    let p = plan(EXAMPLE).expect("example");
+    assert_eq!(p.trust_keys, [Path::new("/etc/adapts/line3.pub")]);
+    assert!(!p.allow_downgrade);
+    let p = plan(
+        "bundle = \"b\"\ncamera.path = \"f\"\n[trust]\nkeys = [\"k/old.pub\", \"/k/new.pub\"]\n\
+         allow_downgrade = true\n",
+    )
+    .expect("plan");
+    assert_eq!(
+        p.trust_keys,
+        [Path::new("/etc/adapts/k/old.pub"), Path::new("/k/new.pub")]
+    );
+    assert!(p.allow_downgrade);
+    let text = error("bundle = \"b\"\ncamera.path = \"f\"\n[trust]\nkey = \"k.pub\"\n");
+    assert!(text.contains("key"), "{text}");
+    let text = error("bundle = \"b\"\ncamera.path = \"f\"\n[trust]\nallow_downgrade = 1\n");
+    assert!(text.contains("allow_downgrade"), "{text}");
+}
+
+#[test]
+fn a_config_file_over_the_size_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("station.toml");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(crate::limits::MAX_CONFIG_BYTES + 1).unwrap();
+    let err = StationConfig::read(&path).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+}

@@ -1,0 +1,70 @@
+//! What the builder's command-line tests share: the binary, a quick `train` on the pretrained
+//! Lite0 at 64 px for one epoch, and a small synthetic dataset.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A path in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// `adapts-builder` with warnings-only logging.
+pub fn builder() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_adapts-builder"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// Stdout and stderr of a run that must succeed (else it panics with stderr).
+pub fn ok(out: Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &stderr
+}
+
+/// `train` arguments: one product, one epoch at 64 px, pretrained Lite0.
+pub fn train_args(data: &Path, out: &Path, category: &str, append: bool) -> Vec<String> {
+    let weights = repo("weights/efficientnet-lite0.pth");
+    assert!(
+        weights.exists(),
+        "{} not found: run scripts/setup.sh",
+        weights.display()
+    );
+    let mut args: Vec<String> = [
+        "train",
+        "--data",
+        &data.to_string_lossy(),
+        "--categories",
+        category,
+        "--weights",
+        &weights.to_string_lossy(),
+        "--epochs",
+        "1",
+        "--image-size",
+        "64",
+        "--out",
+        &out.to_string_lossy(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if append {
+        args.push("--append".into());
+    }
+    args
+}
+
+/// A synthetic dataset of `products` products at 64 px under `out`.
+pub fn synth(out: &Path, products: usize, train: usize, test_good: usize) {
+    ok(builder()
+        .args(["synth", "--out", &out.to_string_lossy()])
+        .args(["--products", &products.to_string()])
+        .args(["--train", &train.to_string()])
+        .args(["--test-good", &test_good.to_string()])
+        .args(["--test-defect", "1", "--size", "64"])
+        .output()
+        .unwrap());
+}
