@@ -32,6 +32,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     file.commit()
 }
 
+/// [`write_atomic`] for a file others must read (bundle files, public keys): mode 0644, where
+/// a plain atomic write gives 0600 (the temp file's mode). Who can reach it is then up to the
+/// folders above it.
+pub fn write_atomic_readable(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.set_mode(0o644)?;
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.commit()
+}
+
 /// A file written in pieces that appears at its path, whole, only when committed. Dropped
 /// without [`commit`](Self::commit), it leaves no trace.
 #[derive(Debug)]
@@ -61,6 +71,15 @@ impl AtomicFile {
             path: path.to_path_buf(),
             temp,
         })
+    }
+
+    /// Sets the file's permission bits (it is created with 0600).
+    pub fn set_mode(&mut self, mode: u32) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        self.temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// The path the file will have once committed.
@@ -122,6 +141,19 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_readable_file_is_0644_and_a_plain_one_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        write_atomic(&dir.path().join("a"), b"x").unwrap();
+        write_atomic_readable(&dir.path().join("b"), b"x").unwrap();
+        assert_eq!(
+            (mode(&dir.path().join("a")), mode(&dir.path().join("b"))),
+            (0o600, 0o644)
+        );
     }
 
     #[test]

@@ -233,6 +233,15 @@ fn open_verifies_a_written_bundle() {
     assert_eq!(entry.sha256, sha256_hex(b"graph head.onnx"));
     assert_eq!(entry.bytes, "graph head.onnx".len() as u64);
     assert!(bundle.total_bytes() > written.files_bytes());
+    // Readable by a station user other than the writer: every file 0644.
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, _) in snapshot(dir.path()) {
+        let mode = std::fs::metadata(dir.path().join(&rel))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{rel}");
+    }
 }
 
 #[test]

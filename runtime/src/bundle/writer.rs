@@ -1,7 +1,8 @@
 //! Writing a bundle: files first, each atomically, then the manifest, which is the commit
 //! point. A crash before the manifest is written leaves the previous bundle (if any) valid;
 //! appending never touches a file of the existing bundle, so earlier products stay
-//! byte-identical. Every write raises the manifest's sequence number; a signing key given to
+//! byte-identical. Files are mode 0644, so a station user can read a bundle another user
+//! wrote (the folders decide who reaches it). Every write raises the manifest's sequence number; a signing key given to
 //! the writer signs the manifest in the same atomic write ([`sign_bundle`] signs an existing
 //! bundle).
 
@@ -13,7 +14,7 @@ use super::manifest::{FileEntry, Manifest, MANIFEST_FILE};
 use super::validate::check_rel_path;
 use super::{join_rel, sha256_hex, Bundle};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_readable as write_atomic;
 use crate::trust::{KeyId, SecretKey};
 
 /// Writes a new bundle or appends products to an existing one.

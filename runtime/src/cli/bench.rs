@@ -3,15 +3,20 @@
 //! teacher path alone), with their ratio and the peak resident memory.
 //!
 //! The ratio is what a product costs on top of the shared trunk per frame: routing, the
-//! product's adapters or map, and the head. Both loops run the same frames after a warm-up;
-//! p50, p99 and max are nearest-rank percentiles of per-frame wall time.
+//! product's adapters or map, and the head. Each pipeline frame is judged as a named product
+//! (the products in turn; the routing distance is still computed), so that the product's
+//! graphs run on every frame: a frame routed to `unknown_product` would skip them and make
+//! the pipeline look cheaper than it is. Both run the same frames after a warm-up each, then
+//! interleaved frame by frame (alternating which goes first), so that drift in the machine's
+//! speed falls on both alike; p50, p99 and max are nearest-rank percentiles of per-frame wall
+//! time. Peak RSS is read after the pipeline's warm-up, before the bare trunk is loaded.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use adapts_runtime::bundle::manifest::{FEATURES_IN, FEATURES_OUT, IMAGE};
 use adapts_runtime::bundle::Bundle;
-use adapts_runtime::pipeline::{Pipeline, Reason, Verdict};
+use adapts_runtime::pipeline::{Inference, Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::Preprocess;
 use adapts_runtime::process::peak_rss_mb;
 use adapts_runtime::source::{DirSource, FrameSource};
@@ -135,27 +140,20 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     let images = frames(args, m.trunk.input_size)?;
 
     let total = (args.warmup + args.iters) as usize;
-    let (mut all, mut pre, mut trunk, mut route, mut adapters, mut head) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut pass = 0usize;
-    for i in 0..total {
-        let r = pipeline.infer(&images[i % images.len()], None);
+    let products: Vec<String> = m.products.iter().map(|p| p.name.clone()).collect();
+    let mut pipeline_frame = |i: usize| -> anyhow::Result<Inference> {
+        let product = products.get(i % products.len().max(1)).map(String::as_str);
+        let r = pipeline.infer(&images[i % images.len()], product);
         if let Some(Reason::Error(message)) = &r.reason {
             anyhow::bail!("the pipeline failed on a frame: {message}");
         }
-        pass += usize::from(r.verdict == Verdict::Pass);
-        if i >= args.warmup as usize {
-            let l = r.latency;
-            all.push(l.total_ms);
-            pre.push(l.preprocess_ms);
-            trunk.push(l.trunk_ms);
-            route.push(l.route_ms);
-            adapters.push(l.adapters_ms);
-            head.push(l.head_ms);
-        }
+        Ok(r)
+    };
+    for i in 0..args.warmup as usize {
+        pipeline_frame(i)?;
     }
-    log::debug!("{pass} of {total} frames passed");
-    drop(pipeline);
+    // The pipeline's own memory, before the bare trunk is loaded beside it.
+    let rss = peak_rss_mb();
 
     // The bare trunk: the teacher path alone, through the same engine.
     let mut graphs = vec![engine.load(&bundle.trunk_graph())?];
@@ -169,18 +167,43 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|img| Tensor::new(vec![1, 3, s, s], preprocess.apply(img)))
         .collect::<adapts_runtime::Result<_>>()?;
-    let mut bare = Vec::new();
-    for i in 0..total {
+    let mut bare_frame = |i: usize| -> anyhow::Result<f64> {
         let start = Instant::now();
         let outputs = graphs[0].run(&[(IMAGE, &inputs[i % inputs.len()])])?;
         let mut feature = take(outputs, &first)?;
         for g in graphs.iter_mut().skip(1) {
             feature = take(g.run(&[(FEATURES_IN, &feature)])?, FEATURES_OUT)?;
         }
-        if i >= args.warmup as usize {
-            bare.push(start.elapsed().as_secs_f64() * 1e3);
-        }
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    };
+    for i in 0..args.warmup as usize {
+        bare_frame(i)?;
     }
+
+    // Timed: the two interleaved frame by frame, in alternating order, so that whatever else
+    // the machine does falls on both alike.
+    let (mut all, mut pre, mut trunk, mut route, mut adapters, mut head, mut bare) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut pass = 0usize;
+    for i in args.warmup as usize..total {
+        let (r, b) = if i % 2 == 0 {
+            let r = pipeline_frame(i)?;
+            (r, bare_frame(i)?)
+        } else {
+            let b = bare_frame(i)?;
+            (pipeline_frame(i)?, b)
+        };
+        pass += usize::from(r.verdict == Verdict::Pass);
+        let l = r.latency;
+        all.push(l.total_ms);
+        pre.push(l.preprocess_ms);
+        trunk.push(l.trunk_ms);
+        route.push(l.route_ms);
+        adapters.push(l.adapters_ms);
+        head.push(l.head_ms);
+        bare.push(b);
+    }
+    log::debug!("{pass} of {} timed frames passed", args.iters);
 
     let pipeline_ms = Spread::of(&mut all);
     let trunk_ms = Spread::of(&mut bare);
@@ -201,7 +224,7 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
         ratio_p50: pipeline_ms.p50 / trunk_ms.p50,
         ratio_p99: pipeline_ms.p99 / trunk_ms.p99,
         frames_per_second: 1e3 / pipeline_ms.mean,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: rss,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

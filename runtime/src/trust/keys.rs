@@ -93,7 +93,7 @@ impl SecretKey {
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| key_error(path, format!("cannot encode: {e}")))?;
         write_new_private(path, pem.as_bytes())?;
-        crate::fsutil::write_atomic(&public_path, self.public().to_pem()?.as_bytes())
+        crate::fsutil::write_atomic_readable(&public_path, self.public().to_pem()?.as_bytes())
     }
 }
 
