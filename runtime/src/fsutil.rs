@@ -89,16 +89,29 @@ impl AtomicFile {
 
     /// Flushes and fsyncs the data, renames the temp file over the path and fsyncs the
     /// directory.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.persist(false)
+    }
+
+    /// [`commit`](Self::commit), but the path must not exist yet: an existing file is never
+    /// replaced (the error is `AlreadyExists`), and the temp file is removed.
+    pub fn commit_new(self) -> Result<()> {
+        self.persist(true)
+    }
+
+    fn persist(mut self, no_clobber: bool) -> Result<()> {
         let path = self.path;
         self.temp.flush().map_err(|e| Error::io(&path, e))?;
         self.temp
             .as_file()
             .sync_all()
             .map_err(|e| Error::io(&path, e))?;
-        self.temp
-            .persist(&path)
-            .map_err(|e| Error::io(&path, e.error))?;
+        let persisted = if no_clobber {
+            self.temp.persist_noclobber(&path)
+        } else {
+            self.temp.persist(&path)
+        };
+        persisted.map_err(|e| Error::io(&path, e.error))?;
         sync_dir(parent_dir(&path));
         Ok(())
     }

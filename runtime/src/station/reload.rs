@@ -95,11 +95,6 @@ impl Admission {
         }
     }
 
-    /// The trust keys.
-    pub fn trust(&self) -> &TrustPolicy {
-        &self.trust
-    }
-
     /// Sequence number of the last bundle admitted (before the first: 0, or the sequence
     /// file's).
     pub fn running_sequence(&self) -> u64 {
@@ -117,9 +112,11 @@ impl Admission {
                 self.allow_downgrade,
             )
         })?;
-        let manifest = bundle.manifest();
-        let files: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
-        perms::warn_shared_bundle(dir, &files, self.trust.checks_signatures());
+        perms::warn_shared_bundle(
+            dir,
+            &bundle.manifest().files,
+            self.trust.checks_signatures(),
+        );
         Ok(bundle)
     }
 }

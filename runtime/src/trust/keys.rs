@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::perms;
 use crate::error::{Error, Result};
+use crate::fsutil::AtomicFile;
 use crate::limits::{read_limited_text, MAX_KEY_FILE_BYTES};
 
 /// Short, stable name of a public key: `ed25519:` and 16 hex digits.
@@ -169,25 +170,10 @@ fn key_error(path: &Path, reason: String) -> Error {
     }
 }
 
-/// Creates `path` with mode 0600 (it must not exist), writes and fsyncs it. The file is
-/// written whole under a temp name first and linked into place without replacing anything.
+/// Creates `path` with mode 0600 (the temp file's mode; it must not exist), written whole and
+/// fsynced before it is linked into place without replacing anything.
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    // tempfile creates its files with mode 0600.
-    let mut temp = tempfile::Builder::new()
-        .prefix(".adapts-key.")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    temp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    temp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    temp.persist_noclobber(path)
-        .map_err(|e| Error::io(path, e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.commit_new()
 }

@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::bundle::FileEntry;
 use crate::error::{Error, Result};
 
 /// Group- or world-writable.
@@ -77,7 +78,7 @@ pub fn refuse_shared_secret(path: &Path) -> Result<()> {
 /// The bundle folder, its manifest and its files that group or other users can write, each
 /// with its mode. With a trust key set a change to them is refused at load; without one it
 /// would ship.
-pub fn shared_bundle_files(dir: &Path, files: &[String]) -> Vec<(String, u32)> {
+pub fn shared_bundle_files(dir: &Path, files: &[FileEntry]) -> Vec<(String, u32)> {
     let mut shared = Vec::new();
     let mut look = |rel: &str, path: &Path| {
         if let Ok(m) = mode(path) {
@@ -91,15 +92,15 @@ pub fn shared_bundle_files(dir: &Path, files: &[String]) -> Vec<(String, u32)> {
         crate::bundle::MANIFEST_FILE,
         &dir.join(crate::bundle::MANIFEST_FILE),
     );
-    for rel in files {
-        look(rel, &dir.join(rel));
+    for file in files {
+        look(&file.path, &dir.join(&file.path));
     }
     shared
 }
 
 /// Logs a warning naming the bundle files others can write (see [`shared_bundle_files`]);
 /// `checked` says whether signatures are checked.
-pub fn warn_shared_bundle(dir: &Path, files: &[String], checked: bool) {
+pub fn warn_shared_bundle(dir: &Path, files: &[FileEntry], checked: bool) {
     let shared = shared_bundle_files(dir, files);
     if shared.is_empty() {
         return;
@@ -170,7 +171,14 @@ mod tests {
             chmod(&dir.path().join(name), 0o644);
         }
         chmod(&dir.path().join("b.onnx"), 0o666);
-        let files = vec!["a.onnx".to_owned(), "b.onnx".to_owned()];
+        let files: Vec<FileEntry> = ["a.onnx", "b.onnx"]
+            .into_iter()
+            .map(|path| FileEntry {
+                path: path.into(),
+                sha256: String::new(),
+                bytes: 1,
+            })
+            .collect();
         assert_eq!(
             shared_bundle_files(dir.path(), &files),
             [("b.onnx".to_owned(), 0o666)]
