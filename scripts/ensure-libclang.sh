@@ -4,10 +4,13 @@
 # otherwise says what to install.
 set -euo pipefail
 
-if [ -n "${LIBCLANG_PATH:-}" ] || ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so'; then
+# libclang itself (libclang.so, libclang-14.so.1), not LLVM's libclang-cpp, which bindgen
+# cannot use.
+if [ -n "${LIBCLANG_PATH:-}" ] || ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9][0-9.]*)?\.so'; then
     exit 0
 fi
-if compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null; then
+if compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
+    || compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null; then
     exit 0
 fi
 SUDO=""

@@ -18,6 +18,8 @@
 //!   images; a training job writes or extends a bundle;
 //! - [`export`]: ONNX graphs traced from the same definitions, the bundle writer, the cost of
 //!   a bundle;
+//! - [`quant`]: INT8 twins of a bundle's graphs (Q/DQ placement, activation observation,
+//!   thresholds set on the INT8 scores), `calibrate`;
 //! - [`eval`]: a bundle judged by the device pipeline on a labelled test set, in the paper's
 //!   single, multi-class and continual settings;
 //! - [`paper`]: the paper's experiment in one run; [`bench`](mod@bench): trunk and training
@@ -46,6 +48,7 @@ pub mod eval;
 pub mod export;
 pub mod model;
 pub mod paper;
+pub mod quant;
 pub mod train;
 
 pub use error::{Error, PathContext, Result, WithPath};

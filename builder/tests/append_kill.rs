@@ -10,25 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use adapts_runtime::bundle::Bundle;
-use common::{builder, synth, train_args};
-
-/// Every file of a bundle directory (temp leftovers included), path -> bytes.
-fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use common::{builder, files, synth, train_args};
 
 fn copy_dir(from: &Path, to: &Path) {
     for (rel, bytes) in files(from) {

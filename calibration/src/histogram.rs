@@ -89,6 +89,17 @@ impl PercentileObserver {
         self.width() as f32
     }
 
+    /// The smallest and largest value observed.
+    pub fn observed(&self) -> Result<Range> {
+        if self.count == 0 {
+            return Err(Error::NothingObserved);
+        }
+        Ok(Range {
+            min: self.min,
+            max: self.max,
+        })
+    }
+
     /// Bin counts from -R upwards (zeros seen before any non-zero value are not yet binned).
     pub fn counts(&self) -> &[u64] {
         &self.counts

@@ -6,7 +6,8 @@
 //! 10+) or, for JetPack 5 (TensorRT 8.5), as a TensorRT calibration cache.
 //!
 //! - Observers ([`Observer`]): [`MinMaxObserver`] and the histogram-based
-//!   [`PercentileObserver`] for activations (per tensor), [`PerChannelMinMaxObserver`] for
+//!   [`PercentileObserver`] and [`EntropyObserver`] (TensorRT's KL rule) for activations
+//!   (per tensor), [`PerChannelMinMaxObserver`] for
 //!   weights laid out `[out, in, ...]` (channel axis 0).
 //! - Parameters: [`QuantParams`] (symmetric signed INT8 with zero point 0 and
 //!   scale = amax / 127, or asymmetric uint8) and [`PerChannelParams`].
@@ -37,6 +38,7 @@
 //! ```
 
 mod channels;
+mod entropy;
 mod error;
 mod histogram;
 mod minmax;
@@ -46,6 +48,7 @@ mod per_channel;
 mod quantize;
 mod trt_cache;
 
+pub use entropy::{EntropyObserver, ENTROPY_BINS};
 pub use error::{Error, Result};
 pub use histogram::{PercentileObserver, DEFAULT_BINS};
 pub use minmax::MinMaxObserver;

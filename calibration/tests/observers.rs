@@ -187,3 +187,39 @@ fn per_channel_ranges_by_hand() {
         Err(adapts_calibration::Error::NonFiniteWeight { index: 0, .. })
     ));
 }
+
+#[test]
+fn entropy_keeps_the_range_of_evenly_spread_values() {
+    // |x| spread evenly over [0, 4): no clipping loses less than keeping it all.
+    let values: Vec<f32> = (0..40_000).map(|i| (i as f32 / 10_000.0) - 2.0).collect();
+    let mut obs = adapts_calibration::EntropyObserver::new();
+    obs.observe(&values).unwrap();
+    let amax = obs.amax().unwrap();
+    assert!((amax - 2.0).abs() < 0.01, "amax {amax}");
+}
+
+#[test]
+fn entropy_clips_a_lone_outlier() {
+    // 100,000 roughly normal values (a sum of four uniforms, |x| < 2) and one at 100:
+    // min-max would spend the INT8 levels on the outlier; the entropy rule clips far below
+    // it but keeps the bulk.
+    let mut stream = Stream(0x9e37_79b9_7f4a_7c15);
+    let mut values: Vec<f32> = (0..100_000)
+        .map(|_| ((0..4).map(|_| stream.unit()).sum::<f64>() - 2.0) as f32)
+        .collect();
+    values.push(100.0);
+    let mut obs = adapts_calibration::EntropyObserver::new();
+    obs.observe(&values).unwrap();
+    let amax = obs.amax().unwrap();
+    let bulk = values[..100_000].iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(amax < 10.0 && amax > 0.5 * bulk, "amax {amax}, bulk {bulk}");
+    let range = obs.range().unwrap();
+    assert_eq!(range.max, amax);
+    assert!(range.min < 0.0 && range.min >= -amax);
+}
+
+#[test]
+fn entropy_of_nothing_is_an_error() {
+    let obs = adapts_calibration::EntropyObserver::new();
+    assert!(obs.amax().is_err());
+}

@@ -36,7 +36,7 @@ use crate::bundle::manifest::{
     head_inputs, FEATURES_IN as X, FEATURES_OUT as Y, IMAGE, MAP, POOLED, SCORE,
 };
 use crate::bundle::manifest::{LocalScoring, Scoring, FEATURES};
-use crate::bundle::{Bundle, Manifest};
+use crate::bundle::{Bundle, GraphPrecision, Manifest};
 use crate::engine::{Engine, GraphRunner, OrtEngine, SessionConfig};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocess;
@@ -105,13 +105,46 @@ impl Pipeline {
         Self::with_engine(bundle, &OrtEngine::new(config.clone()))
     }
 
-    /// Loads the graphs of an opened bundle into `engine`, checking each graph's input and
-    /// output names against the bundle contract.
+    /// Loads the graphs of an opened bundle into `engine` (INT8 twins where the bundle has
+    /// them, see [`GraphPrecision::Auto`]), checking each graph's input and output names
+    /// against the bundle contract.
     pub fn with_engine(bundle: &Bundle, engine: &dyn Engine) -> Result<Self> {
-        let m = bundle.manifest();
+        Self::load(
+            bundle.dir(),
+            bundle.manifest(),
+            engine,
+            GraphPrecision::Auto,
+        )
+    }
+
+    /// [`Pipeline::from_bundle`] in the given precision.
+    pub fn from_bundle_at(
+        bundle: &Bundle,
+        config: &SessionConfig,
+        precision: GraphPrecision,
+    ) -> Result<Self> {
+        Self::load(
+            bundle.dir(),
+            bundle.manifest(),
+            &OrtEngine::new(config.clone()),
+            precision,
+        )
+    }
+
+    /// Loads the graphs `m` names from the bundle folder `dir` into `engine`, in `precision`.
+    /// The files are not verified here: [`Bundle::open`] does that, and the builder uses this
+    /// to score a bundle it is writing before its manifest is committed.
+    pub fn load(
+        dir: &Path,
+        m: &Manifest,
+        engine: &dyn Engine,
+        precision: GraphPrecision,
+    ) -> Result<Self> {
+        m.check_precision(precision)?;
         let load = |rel: &str, inputs: &[&str], outputs: &[&str]| -> Result<BoxedRunner> {
-            let runner = engine.load(&bundle.file_path(rel))?;
-            check_io(runner.as_ref(), rel, inputs, outputs)?;
+            let file = m.graph_file(rel, precision);
+            let runner = engine.load(&dir.join(&file))?;
+            check_io(runner.as_ref(), &file, inputs, outputs)?;
             Ok(runner)
         };
         let first = m.trunk_output().unwrap_or_default();
@@ -153,9 +186,30 @@ impl Pipeline {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
+        let int8 = match precision {
+            GraphPrecision::Fp32 => 0,
+            _ => m.int8_graphs().len(),
+        };
+        let twin = |rel: &str| m.graph_file(rel, precision) != rel;
+        if twin(&m.trunk_graph) {
+            let behind: Vec<&str> = m
+                .products
+                .iter()
+                .filter(|p| p.adapters.iter().any(|a| !twin(a)))
+                .map(|p| p.name.as_str())
+                .collect();
+            if !behind.is_empty() {
+                log::warn!(
+                    "bundle {}: {} not calibrated: FP32 graphs fitted on the FP32 trunk run on \
+                     the INT8 trunk's features; run `adapts-builder calibrate` on the bundle",
+                    dir.display(),
+                    behind.join(", ")
+                );
+            }
+        }
         log::info!(
-            "bundle {}: trunk {}, preset {}, {} products, {} graphs loaded into {}",
-            bundle.dir().display(),
+            "bundle {}: trunk {}, preset {}, {} products, {} graphs ({int8} INT8) loaded into {}",
+            dir.display(),
             m.trunk.id,
             m.preset,
             m.products.len(),

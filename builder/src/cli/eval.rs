@@ -9,6 +9,7 @@ use adapts_builder::data::Layout;
 use adapts_builder::eval::{
     continual, single_class, EvalConfig, EvalReport, Evaluation, HeatmapConfig, Setting,
 };
+use adapts_runtime::bundle::GraphPrecision;
 use adapts_runtime::fsutil::write_atomic;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,6 +53,10 @@ pub struct Args {
     /// FPR limit of AUPRO.
     #[arg(long, default_value_t = 0.3)]
     max_fpr: f64,
+    /// Graph precision: auto (the INT8 twins `calibrate` wrote, where there are any), fp32
+    /// or int8.
+    #[arg(long, default_value = "auto")]
+    precision: GraphPrecision,
 }
 
 fn bar(len: Option<usize>) -> ProgressBar {
@@ -89,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         routing: args.setting.routing(),
         setting: args.setting,
         max_fpr: args.max_fpr,
+        precision: args.precision,
         heatmaps: args.heatmaps.map(|dir| HeatmapConfig {
             dir,
             per_product: args.heatmap_count,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use adapts_builder::export::cost::{BundleCost, Footprint};
-use adapts_runtime::bundle::Bundle;
+use adapts_runtime::bundle::{int8_twin, Bundle, GraphPrecision};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -16,6 +16,13 @@ pub struct Args {
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Int8Row {
+    graph: String,
+    fp32_bytes: u64,
+    int8_bytes: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -46,6 +53,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let summary = cost.summary();
     let total = bundle.total_bytes();
+    let file_bytes = |rel: &str| {
+        m.files
+            .iter()
+            .find(|f| f.path == rel)
+            .map_or(0, |f| f.bytes)
+    };
+    let int8: Vec<Int8Row> = m
+        .int8_graphs()
+        .into_iter()
+        .map(|g| Int8Row {
+            graph: g.to_string(),
+            fp32_bytes: file_bytes(g),
+            int8_bytes: file_bytes(&int8_twin(g)),
+        })
+        .collect();
+    let loaded = |precision: GraphPrecision| -> u64 {
+        m.graphs()
+            .into_iter()
+            .map(|g| file_bytes(&m.graph_file(g, precision)))
+            .sum()
+    };
+    let (fp32_graphs, int8_graphs) = (loaded(GraphPrecision::Fp32), loaded(GraphPrecision::Auto));
     if args.json {
         let v = serde_json::json!({
             "bundle": args.bundle,
@@ -56,6 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "products": products,
             "cost": summary,
             "total_file_bytes": total,
+            "int8_graphs": int8,
+            "graph_bytes_fp32": fp32_graphs,
+            "graph_bytes_int8": int8_graphs,
             "sequence": m.sequence,
             "signature": bundle.signature().to_string(),
         });
@@ -109,6 +141,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         gflops(summary.inference_gflops),
         gflops(summary.training_gflops)
     );
+    if !int8.is_empty() {
+        println!("INT8 twins (adapts-builder calibrate):");
+        println!(
+            "{:<34} {:>10} {:>10} {:>7}",
+            "graph", "FP32 KB", "INT8 KB", "ratio"
+        );
+        for r in &int8 {
+            println!(
+                "{:<34} {:>10.1} {:>10.1} {:>6.2}x",
+                r.graph,
+                kb(r.fp32_bytes),
+                kb(r.int8_bytes),
+                r.int8_bytes as f64 / r.fp32_bytes.max(1) as f64
+            );
+        }
+        println!(
+            "graphs loaded: {:.2} MB in FP32, {:.2} MB with the INT8 twins (--precision auto)",
+            mb(fp32_graphs),
+            mb(int8_graphs)
+        );
+    }
     println!(
         "total on disk: {:.2} MB in {} files",
         mb(total),

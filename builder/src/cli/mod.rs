@@ -3,6 +3,7 @@
 mod backbone;
 mod bench_train;
 mod bench_trunk;
+mod calibrate;
 mod eval;
 mod export_trunk;
 mod info;
@@ -45,6 +46,9 @@ enum Command {
     Synth(synth::Args),
     /// Train products' adapters on normal images and write or extend a bundle.
     Train(train::Args),
+    /// Calibrate a bundle to INT8: Q/DQ twins of its graphs, TensorRT calibration caches,
+    /// thresholds set on the INT8 scores.
+    Calibrate(calibrate::Args),
     /// Routing accuracy and image AUROC per product from a runtime results file.
     Report(report::Args),
     /// Show a bundle's trunk, products and per-product memory footprint.
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Report(args) => report::run(args),
         Command::Info(args) => info::run(args),
         Command::Keygen(args) => keygen::run(args),

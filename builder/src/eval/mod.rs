@@ -51,6 +51,7 @@ pub mod single;
 
 use std::path::{Path, PathBuf};
 
+use adapts_runtime::bundle::GraphPrecision;
 use adapts_runtime::SessionConfig;
 use serde::Serialize;
 
@@ -151,6 +152,8 @@ pub struct EvalConfig {
     pub heatmaps: Option<HeatmapConfig>,
     /// ONNX Runtime session options.
     pub session: SessionConfig,
+    /// Which graphs run: the INT8 twins where there are any (default), or FP32 only.
+    pub precision: GraphPrecision,
 }
 
 impl EvalConfig {
@@ -167,6 +170,7 @@ impl EvalConfig {
             max_fpr: 0.3,
             heatmaps: None,
             session: SessionConfig::default(),
+            precision: GraphPrecision::Auto,
         }
     }
 }

@@ -35,7 +35,7 @@ impl Evaluation {
     /// their test sets, before any inference runs.
     pub fn prepare(config: &EvalConfig) -> Result<Self> {
         let bundle = Bundle::open(&config.bundle)?;
-        let mut pipeline = Pipeline::from_bundle(&bundle, &config.session)?;
+        let mut pipeline = Pipeline::from_bundle_at(&bundle, &config.session, config.precision)?;
         let mut cost = BundleCost::of(&bundle)?;
         if let Some(n) = config.product_limit {
             pipeline.truncate_products(n)?;

@@ -8,6 +8,7 @@ use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::data::anomaly::AnomalySynth;
 use crate::model::adapter::Adapter;
 use crate::model::local::ProductMap;
 use crate::model::nn::Conv2d;
@@ -238,7 +239,7 @@ pub struct Calibration {
 impl Calibration {
     /// The routing `(prototype, model, radius)` with the threshold `rule` sets on the
     /// validation scores, and what follows from them (expected rates, normal statistics).
-    fn new(
+    pub fn new(
         (prototype, routing, routing_radius): (Vec<f32>, RoutingModel, f32),
         rule: ThresholdRule,
         normal_scores: Vec<f32>,
@@ -277,7 +278,7 @@ pub fn calibrate(
         normal_scores.extend_from_slice(&s.scores);
         distances.extend(squared_distances(&s.pooled, &prototype)?);
     }
-    let synthetic = synthetic_anomalies(setup, val, seed);
+    let synthetic = synthetic_anomalies(setup.synth, val, seed);
     let refs: Vec<&RgbImage> = synthetic.iter().collect();
     let anomaly_scores: Vec<f32> = score_images(setup, adapters, &refs, 8)?
         .into_iter()
@@ -294,12 +295,12 @@ pub fn calibrate(
 
 /// The synthetic anomalies the threshold is checked against: `ANOMALIES_PER_VAL_IMAGE` per
 /// validation image, drawn from a seed of their own.
-fn synthetic_anomalies(setup: &ProductSetup, val: &[RgbImage], seed: u64) -> Vec<RgbImage> {
+pub fn synthetic_anomalies(synth: &AnomalySynth, val: &[RgbImage], seed: u64) -> Vec<RgbImage> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ VAL_SALT);
     (0..ANOMALIES_PER_VAL_IMAGE)
         .flat_map(|_| {
             val.iter()
-                .map(|img| setup.synth.apply(img, &mut rng).image)
+                .map(|img| synth.apply(img, &mut rng).image)
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -323,11 +324,26 @@ pub fn calibrate_local(
     let refs: Vec<&RgbImage> = val.iter().collect();
     let (val_features, val_pooled) = extractor.run_images(&refs, setup, 8)?;
     let normal_scores = score_features(map, &val_features, size, sigma)?;
-    let synthetic = synthetic_anomalies(setup, val, seed);
+    let synthetic = synthetic_anomalies(setup.synth, val, seed);
     let refs: Vec<&RgbImage> = synthetic.iter().collect();
     let (anomaly_features, _) = extractor.run_images(&refs, setup, 8)?;
     let anomaly_scores = score_features(map, &anomaly_features, size, sigma)?;
 
+    Ok(Calibration::new(
+        local_routing(train_pooled, &val_pooled)?,
+        rule,
+        normal_scores,
+        anomaly_scores,
+    ))
+}
+
+/// Local scoring's routing: the probabilistic PCA of the training images' routing vectors
+/// (`[N, D]`) and a radius of [`LOCAL_RADIUS_MARGIN`] times the largest distance of a
+/// training or validation vector. Returns `(prototype, model, radius)`.
+pub fn local_routing(
+    train_pooled: &Tensor,
+    val_pooled: &Tensor,
+) -> Result<(Vec<f32>, RoutingModel, f32)> {
     let (prototype, routing) = routing_model(train_pooled)?;
     let router = adapts_runtime::route::Router::from_models(vec![(
         prototype.clone(),
@@ -335,18 +351,13 @@ pub fn calibrate_local(
         f32::INFINITY,
     )])?;
     let mut distances = Vec::new();
-    for pooled in [train_pooled, &val_pooled] {
+    for pooled in [train_pooled, val_pooled] {
         for row in pooled.to_vec2::<f32>()? {
             distances.push(router.distance(0, &row)?);
         }
     }
     let radius = distances.iter().copied().fold(0f32, f32::max) * LOCAL_RADIUS_MARGIN;
-    Ok(Calibration::new(
-        (prototype, routing, radius),
-        rule,
-        normal_scores,
-        anomaly_scores,
-    ))
+    Ok((prototype, routing, radius))
 }
 
 fn squared_distances(pooled: &Tensor, prototype: &Tensor) -> Result<Vec<f32>> {

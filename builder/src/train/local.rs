@@ -455,18 +455,35 @@ pub fn set_location_statistics(
         d.push(map.disagreement(&mut Eval, &features.narrow(0, start, len)?)?);
     }
     let d = Tensor::cat(&d, 0)?.squeeze(1)?; // [N, h, w]
-    let (n, h, w) = d.dims3()?;
+    let (_, h, w) = d.dims3()?;
     let values: Vec<f32> = d.flatten_all()?.to_vec1()?;
+    let (scale, shift) = location_statistics(&values, h * w, prior, per_location);
+    map.pixel_scale = Tensor::from_vec(scale, (1, 1, h, w), &Device::Cpu)?;
+    map.pixel_shift = Tensor::from_vec(shift, (1, 1, h, w), &Device::Cpu)?;
+    Ok(())
+}
+
+/// The per-location normalisation `(scale, shift)` (`1 / sd` and `-mean / sd` per location)
+/// of disagreement maps `values` (`N` maps of `locations` values, image-major): per location,
+/// mean and variance shrunk towards the map-wide ones with the weight of `prior` images, or
+/// map-wide only without `per_location`.
+pub fn location_statistics(
+    values: &[f32],
+    locations: usize,
+    prior: f64,
+    per_location: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = values.len() / locations.max(1);
     let global_mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
     let global_var = values
         .iter()
         .map(|&v| (f64::from(v) - global_mean).powi(2))
         .sum::<f64>()
         / values.len() as f64;
-    let (mut scale, mut shift) = (Vec::with_capacity(h * w), Vec::with_capacity(h * w));
-    for loc in 0..h * w {
+    let (mut scale, mut shift) = (Vec::with_capacity(locations), Vec::with_capacity(locations));
+    for loc in 0..locations {
         let (mean, var) = if per_location {
-            let xs = (0..n).map(|i| f64::from(values[i * h * w + loc]));
+            let xs = (0..n).map(|i| f64::from(values[i * locations + loc]));
             let m = xs.clone().sum::<f64>() / n as f64;
             let v = xs.map(|x| (x - m).powi(2)).sum::<f64>() / n as f64;
             let k = prior;
@@ -481,9 +498,7 @@ pub fn set_location_statistics(
         scale.push((1.0 / sd) as f32);
         shift.push((-mean / sd) as f32);
     }
-    map.pixel_scale = Tensor::from_vec(scale, (1, 1, h, w), &Device::Cpu)?;
-    map.pixel_shift = Tensor::from_vec(shift, (1, 1, h, w), &Device::Cpu)?;
-    Ok(())
+    (scale, shift)
 }
 
 /// Image scores and small maps of features `[N, C, h, w]` through `map` and the head.

@@ -23,6 +23,7 @@
 
 mod codec;
 pub mod manifest;
+mod precision;
 mod v1;
 mod v2;
 mod validate;
@@ -41,6 +42,7 @@ pub use self::manifest::{
     FileEntry, LaterStage, LocalScoring, Manifest, Precision, Product, RoutingModel, ScoreStats,
     Scoring, StageInfo, TrunkInfo, FORMAT_VERSION, MAGIC, MANIFEST_FILE,
 };
+pub use self::precision::{int8_twin, tensorrt_cache, GraphPrecision};
 pub use self::writer::{sign_bundle, BundleWriter};
 
 use crate::error::{Error, Result};

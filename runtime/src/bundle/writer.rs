@@ -47,6 +47,8 @@ pub struct BundleWriter {
     previous_signer: Option<KeyId>,
     /// Signs the new manifest.
     key: Option<SecretKey>,
+    /// Amend mode (over `base`): products may get new thresholds and score statistics.
+    amend: bool,
 }
 
 impl BundleWriter {
@@ -100,6 +102,7 @@ impl BundleWriter {
             added: Vec::new(),
             previous_signer,
             key: None,
+            amend: false,
         })
     }
 
@@ -117,7 +120,18 @@ impl BundleWriter {
             added: Vec::new(),
             previous_signer,
             key: None,
+            amend: false,
         })
+    }
+
+    /// Opens the existing bundle in `dir` for adding files to its products and shared part
+    /// (calibrated INT8 graphs): like [`append`](Self::append), except that the new manifest
+    /// lists the same products, each unchanged but for its threshold, normal-score
+    /// statistics and routing model (all measured on what the device runs).
+    pub fn amend(dir: &Path) -> Result<Self> {
+        let mut writer = Self::append(dir)?;
+        writer.amend = true;
+        Ok(writer)
     }
 
     /// Signs the manifest [`finish`](Self::finish) writes with `key`.
@@ -197,7 +211,7 @@ impl BundleWriter {
         files.extend(self.added.iter().cloned());
         manifest.files = files;
         if let Some(base) = &self.base {
-            check_append(base, &manifest, &self.dir)?;
+            check_append(base, &manifest, &self.dir, self.amend)?;
         }
         manifest.validate(&self.dir)?;
         let bytes = encode_signed(&manifest, self.key.as_ref())?;
@@ -275,7 +289,7 @@ fn encode_signed(manifest: &Manifest, key: Option<&SecretKey>) -> Result<Vec<u8>
 }
 
 /// Append rules: the shared part is unchanged and the earlier products come first, unchanged.
-fn check_append(base: &Manifest, new: &Manifest, dir: &Path) -> Result<()> {
+fn check_append(base: &Manifest, new: &Manifest, dir: &Path, amend: bool) -> Result<()> {
     let refuse = |what: &str| {
         Err(Error::BundleWrite {
             path: dir.to_path_buf(),
@@ -299,6 +313,31 @@ fn check_append(base: &Manifest, new: &Manifest, dir: &Path) -> Result<()> {
     }
     if new.routing_stage != base.routing_stage || new.routing_dim != base.routing_dim {
         return refuse("routing stage");
+    }
+    if amend {
+        // Everything but what calibration measures again must stay.
+        let same_graphs = |a: &crate::bundle::manifest::Product,
+                           b: &crate::bundle::manifest::Product| {
+            let mut a = a.clone();
+            a.threshold = b.threshold;
+            a.normal_stats = b.normal_stats;
+            a.prototype.clone_from(&b.prototype);
+            a.routing.clone_from(&b.routing);
+            a.routing_radius = b.routing_radius;
+            a == *b
+        };
+        if new.products.len() != base.products.len()
+            || !new
+                .products
+                .iter()
+                .zip(&base.products)
+                .all(|(a, b)| same_graphs(a, b))
+        {
+            return refuse(
+                "products (amending may only set thresholds, score statistics and routing)",
+            );
+        }
+        return Ok(());
     }
     if new.products.len() < base.products.len()
         || new.products[..base.products.len()] != base.products[..]

@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use adapts_runtime::bundle::manifest::{FEATURES_IN, FEATURES_OUT, IMAGE};
-use adapts_runtime::bundle::Bundle;
+use adapts_runtime::bundle::{Bundle, GraphPrecision, Manifest};
 use adapts_runtime::pipeline::{Inference, Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::Preprocess;
 use adapts_runtime::process::peak_rss_mb;
 use adapts_runtime::source::{DirSource, FrameSource};
-use adapts_runtime::{ort_runtime, Engine, OrtEngine, SessionConfig, Tensor};
+use adapts_runtime::{ort_runtime, BoxedRunner, Engine, OrtEngine, SessionConfig, Tensor};
 use anyhow::Context;
 use image::RgbImage;
 use serde::Serialize;
@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Threads per graph run (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Graph precision: auto (the INT8 twins where the bundle has them), fp32 or int8.
+    /// With an INT8 trunk, the FP32 bare trunk is timed as well, in the same loop.
+    #[arg(long, default_value = "auto")]
+    precision: GraphPrecision,
     /// Print the figures as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -92,6 +96,14 @@ struct Report {
     pipeline_ms: Spread,
     stages_ms: StagesMs,
     trunk_ms: Spread,
+    /// Precision the pipeline and the bare trunk ran in.
+    precision: GraphPrecision,
+    /// Whether the trunk graph ran as its INT8 twin.
+    int8_trunk: bool,
+    /// The FP32 bare trunk, timed in the same loop when the trunk ran in INT8.
+    fp32_trunk_ms: Option<Spread>,
+    /// Bare trunk p50 / FP32 bare trunk p50.
+    trunk_int8_over_fp32_p50: Option<f64>,
     /// Pipeline p50 / bare-trunk p50.
     ratio_p50: f64,
     /// Pipeline p99 / bare-trunk p99.
@@ -136,7 +148,7 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     let m = bundle.manifest().clone();
     ort_runtime()?;
     let engine = OrtEngine::new(config);
-    let mut pipeline = Pipeline::with_engine(&bundle, &engine)?;
+    let mut pipeline = Pipeline::load(bundle.dir(), &m, &engine, args.precision)?;
     let images = frames(args, m.trunk.input_size)?;
 
     let total = (args.warmup + args.iters) as usize;
@@ -155,44 +167,46 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     // The pipeline's own memory, before the bare trunk is loaded beside it.
     let rss = peak_rss_mb();
 
-    // The bare trunk: the teacher path alone, through the same engine.
-    let mut graphs = vec![engine.load(&bundle.trunk_graph())?];
-    for stage in &m.later_stages {
-        graphs.push(engine.load(&bundle.file_path(&stage.graph))?);
-    }
-    let first = m.trunk_output().unwrap_or_default().to_string();
+    // The bare trunk: the teacher path alone, through the same engine, in the same precision;
+    // and in FP32 beside it when that is a different graph.
+    let int8_trunk = m.graph_file(&m.trunk_graph, args.precision) != m.trunk_graph;
+    let mut bare = BareTrunk::load(&engine, &bundle, &m, args.precision)?;
+    let mut bare_fp32 = if int8_trunk {
+        Some(BareTrunk::load(&engine, &bundle, &m, GraphPrecision::Fp32)?)
+    } else {
+        None
+    };
     let preprocess = Preprocess::full_frame(m.trunk.input_size, m.trunk.normalization);
     let s = m.trunk.input_size as usize;
     let inputs: Vec<Tensor> = images
         .iter()
         .map(|img| Tensor::new(vec![1, 3, s, s], preprocess.apply(img)))
         .collect::<adapts_runtime::Result<_>>()?;
-    let mut bare_frame = |i: usize| -> anyhow::Result<f64> {
-        let start = Instant::now();
-        let outputs = graphs[0].run(&[(IMAGE, &inputs[i % inputs.len()])])?;
-        let mut feature = take(outputs, &first)?;
-        for g in graphs.iter_mut().skip(1) {
-            feature = take(g.run(&[(FEATURES_IN, &feature)])?, FEATURES_OUT)?;
-        }
-        Ok(start.elapsed().as_secs_f64() * 1e3)
-    };
     for i in 0..args.warmup as usize {
-        bare_frame(i)?;
+        bare.run(&inputs[i % inputs.len()])?;
+        if let Some(b) = &mut bare_fp32 {
+            b.run(&inputs[i % inputs.len()])?;
+        }
     }
 
     // Timed: the two interleaved frame by frame, in alternating order, so that whatever else
     // the machine does falls on both alike.
-    let (mut all, mut pre, mut trunk, mut route, mut adapters, mut head, mut bare) =
+    let (mut all, mut pre, mut trunk, mut route, mut adapters, mut head, mut bare_ms) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut fp32_ms = Vec::new();
     let mut pass = 0usize;
     for i in args.warmup as usize..total {
+        let input = &inputs[i % inputs.len()];
         let (r, b) = if i % 2 == 0 {
             let r = pipeline_frame(i)?;
-            (r, bare_frame(i)?)
+            (r, bare.run(input)?)
         } else {
-            let b = bare_frame(i)?;
+            let b = bare.run(input)?;
             (pipeline_frame(i)?, b)
         };
+        if let Some(f) = &mut bare_fp32 {
+            fp32_ms.push(f.run(input)?);
+        }
         pass += usize::from(r.verdict == Verdict::Pass);
         let l = r.latency;
         all.push(l.total_ms);
@@ -201,12 +215,13 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
         route.push(l.route_ms);
         adapters.push(l.adapters_ms);
         head.push(l.head_ms);
-        bare.push(b);
+        bare_ms.push(b);
     }
     log::debug!("{pass} of {} timed frames passed", args.iters);
 
     let pipeline_ms = Spread::of(&mut all);
-    let trunk_ms = Spread::of(&mut bare);
+    let trunk_ms = Spread::of(&mut bare_ms);
+    let fp32_trunk_ms = bare_fp32.is_some().then(|| Spread::of(&mut fp32_ms));
     let report = Report {
         bundle: args.bundle.clone(),
         products: m.products.len(),
@@ -221,6 +236,10 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
             head: Spread::of(&mut head),
         },
         trunk_ms,
+        precision: args.precision,
+        int8_trunk,
+        fp32_trunk_ms,
+        trunk_int8_over_fp32_p50: fp32_trunk_ms.map(|f| trunk_ms.p50 / f.p50),
         ratio_p50: pipeline_ms.p50 / trunk_ms.p50,
         ratio_p99: pipeline_ms.p99 / trunk_ms.p99,
         frames_per_second: 1e3 / pipeline_ms.mean,
@@ -248,7 +267,18 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     row("  route", &report.stages_ms.route);
     row("  adapters", &report.stages_ms.adapters);
     row("  head", &report.stages_ms.head);
-    row("bare trunk", &report.trunk_ms);
+    row(
+        if int8_trunk {
+            "bare trunk (INT8)"
+        } else {
+            "bare trunk"
+        },
+        &report.trunk_ms,
+    );
+    if let (Some(f), Some(ratio)) = (&report.fp32_trunk_ms, report.trunk_int8_over_fp32_p50) {
+        row("bare trunk (FP32)", f);
+        println!("INT8 trunk / FP32 trunk: {ratio:.3}x at p50");
+    }
     println!(
         "pipeline / bare trunk: {:.3}x at p50, {:.3}x at p99; {:.1} frames/s; peak RSS {}",
         report.ratio_p50,
@@ -259,6 +289,42 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
             .map_or("-".to_string(), |m| format!("{m:.1} MB"))
     );
     Ok(())
+}
+
+/// The teacher path alone: the trunk graph and the later stages, in one precision.
+struct BareTrunk {
+    graphs: Vec<BoxedRunner>,
+    first: String,
+}
+
+impl BareTrunk {
+    fn load(
+        engine: &OrtEngine,
+        bundle: &Bundle,
+        m: &Manifest,
+        precision: GraphPrecision,
+    ) -> anyhow::Result<Self> {
+        let mut graphs =
+            vec![engine.load(&bundle.file_path(&m.graph_file(&m.trunk_graph, precision)))?];
+        for stage in &m.later_stages {
+            graphs.push(engine.load(&bundle.file_path(&m.graph_file(&stage.graph, precision)))?);
+        }
+        Ok(Self {
+            graphs,
+            first: m.trunk_output().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// One frame; milliseconds.
+    fn run(&mut self, input: &Tensor) -> anyhow::Result<f64> {
+        let start = Instant::now();
+        let outputs = self.graphs[0].run(&[(IMAGE, input)])?;
+        let mut feature = take(outputs, &self.first)?;
+        for g in self.graphs.iter_mut().skip(1) {
+            feature = take(g.run(&[(FEATURES_IN, &feature)])?, FEATURES_OUT)?;
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    }
 }
 
 fn take(outputs: Vec<(String, Tensor)>, name: &str) -> anyhow::Result<Tensor> {

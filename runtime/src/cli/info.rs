@@ -43,6 +43,8 @@ struct InfoReport<'a> {
     products: Vec<ProductReport<'a>>,
     files: usize,
     total_bytes: u64,
+    /// Graphs with an INT8 twin (run by default, `--precision auto`).
+    int8_graphs: Vec<&'a str>,
 }
 
 /// One product in the report.
@@ -89,6 +91,7 @@ pub fn handle(args: &InfoArgs) -> anyhow::Result<()> {
             .collect(),
         files: m.files.len(),
         total_bytes: bundle.total_bytes(),
+        int8_graphs: m.int8_graphs(),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -174,6 +177,18 @@ fn write_text(out: &mut impl Write, r: &InfoReport<'_>) -> std::io::Result<()> {
             out,
             "    {:<width$}  {precision:<9}  {:>10}  {:>10.4}  {:>10.4}",
             t.name, t.bytes, t.threshold, t.routing_radius
+        )?;
+    }
+    if r.int8_graphs.is_empty() {
+        writeln!(
+            out,
+            "  INT8        none (FP32 graphs; `adapts-builder calibrate` adds twins)"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  INT8        twins of {} (run by default; --precision fp32 runs the FP32 graphs)",
+            r.int8_graphs.join(", ")
         )?;
     }
     writeln!(

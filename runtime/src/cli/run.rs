@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use adapts_runtime::bundle::Bundle;
+use adapts_runtime::bundle::{Bundle, GraphPrecision};
 use adapts_runtime::fsutil;
 use adapts_runtime::heatmap::{self, write_overlay};
 use adapts_runtime::pipeline::{Inference, Pipeline, Verdict};
@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// slow the next.
     #[arg(long)]
     spin: bool,
+    /// Graph precision: auto (the INT8 twins `adapts-builder calibrate` wrote, where there
+    /// are any), fp32 or int8.
+    #[arg(long, default_value = "auto")]
+    precision: GraphPrecision,
     #[command(flatten)]
     trust: super::TrustArgs,
 }
@@ -138,7 +142,7 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     let runtime = ort_runtime()?;
-    let mut pipeline = Pipeline::from_bundle(&bundle, &config)?;
+    let mut pipeline = Pipeline::from_bundle_at(&bundle, &config, args.precision)?;
     eprintln!(
         "engine: ONNX Runtime {} on the CPU ({}), threads per graph: {}",
         runtime.version(),
