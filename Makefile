@@ -57,13 +57,15 @@ paper:
 		--out $(PAPER_OUT)
 
 # Tests need the weights and libonnxruntime, not the Python benchmark baseline. The camera
-# module is also tested with the `v4l2` feature (its bindings need libclang). The README
+# module is also tested with the `v4l2` feature (its bindings need libclang), and the engine
+# choice with the `gpu` feature (the GPU providers compile without CUDA). The README
 # check then runs every command in the README's shell blocks with the binaries just built.
 test:
 	ADAPTS_SETUP_VENV=0 scripts/setup.sh
 	scripts/ensure-libclang.sh
 	$(CARGO) test --workspace
 	$(CARGO) test -p adapts-runtime --features v4l2 --lib camera::
+	$(CARGO) test -p adapts-runtime --features gpu --lib engine::
 	scripts/check-readme.sh
 
 bench: setup
@@ -76,6 +78,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/ensure-libclang.sh
 	$(CARGO) clippy -p adapts-runtime --all-targets --features v4l2 -- -D warnings
+	$(CARGO) clippy -p adapts-runtime --all-targets --features gpu -- -D warnings
 
 # Fuzzes each decoder that takes outside input (manifest, images, camera buffers, station
 # config, stdin protocol) for FUZZ_SECONDS each; needs the nightly toolchain (cargo-fuzz is

@@ -17,6 +17,10 @@ pub enum Error {
     #[error(transparent)]
     Engine(Box<dyn std::error::Error + Send + Sync + 'static>),
 
+    /// A GPU engine was asked for and cannot run here: a library it needs is missing.
+    #[error("{0}")]
+    EngineUnavailable(Box<EngineUnavailable>),
+
     /// A model file does not exist.
     #[error("model `{}` does not exist", path.display())]
     ModelNotFound {
@@ -441,5 +445,37 @@ mod tests {
             err.to_string(),
             "input `image` of model `trunk.onnx`: expected shape [?, 3], found [2, 4]"
         );
+    }
+}
+
+/// What [`Error::EngineUnavailable`] says: the engine, the missing library, where it was
+/// looked for, and what to do.
+#[derive(Debug)]
+pub struct EngineUnavailable {
+    /// The engine asked for (`cuda` or `tensorrt`).
+    pub engine: String,
+    /// The library (or build feature) that is missing.
+    pub library: String,
+    /// Where it was looked for.
+    pub looked_in: Vec<PathBuf>,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for EngineUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let places: Vec<String> = self
+            .looked_in
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        write!(
+            f,
+            "--engine {}: {} not found (looked in {}); {}",
+            self.engine,
+            self.library,
+            places.join(", "),
+            self.hint
+        )
     }
 }

@@ -59,6 +59,7 @@ pub mod station;
 mod tensor;
 pub mod trust;
 
+pub use engine::choice::{EngineKind, Provider};
 pub use engine::ort::{
     ort_runtime, resolve_library, resolve_library_path, OrtError, OrtRuntime, DEFAULT_LIBRARY,
     ORT_DYLIB_ENV,
@@ -67,5 +68,5 @@ pub use engine::{
     BoxedRunner, Engine, GraphOptimization, GraphRunner, OrtEngine, OrtSession, SessionConfig,
     TensorInfo,
 };
-pub use error::{Error, Result};
+pub use error::{EngineUnavailable, Error, Result};
 pub use tensor::Tensor;

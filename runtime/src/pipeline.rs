@@ -190,6 +190,13 @@ impl Pipeline {
             GraphPrecision::Fp32 => 0,
             _ => m.int8_graphs().len(),
         };
+        if precision == GraphPrecision::Fp32 && !m.int8_graphs().is_empty() {
+            log::warn!(
+                "bundle {}: running the FP32 graphs of a calibrated bundle, whose routing and \
+                 thresholds were set on its INT8 graphs; compare against the FP32 bundle instead",
+                dir.display()
+            );
+        }
         let twin = |rel: &str| m.graph_file(rel, precision) != rel;
         if twin(&m.trunk_graph) {
             let behind: Vec<&str> = m

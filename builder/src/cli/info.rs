@@ -53,28 +53,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let summary = cost.summary();
     let total = bundle.total_bytes();
-    let file_bytes = |rel: &str| {
-        m.files
-            .iter()
-            .find(|f| f.path == rel)
-            .map_or(0, |f| f.bytes)
-    };
     let int8: Vec<Int8Row> = m
         .int8_graphs()
         .into_iter()
         .map(|g| Int8Row {
             graph: g.to_string(),
-            fp32_bytes: file_bytes(g),
-            int8_bytes: file_bytes(&int8_twin(g)),
+            fp32_bytes: m.file_bytes(g),
+            int8_bytes: m.file_bytes(&int8_twin(g)),
         })
         .collect();
-    let loaded = |precision: GraphPrecision| -> u64 {
-        m.graphs()
-            .into_iter()
-            .map(|g| file_bytes(&m.graph_file(g, precision)))
-            .sum()
-    };
-    let (fp32_graphs, int8_graphs) = (loaded(GraphPrecision::Fp32), loaded(GraphPrecision::Auto));
+    let (fp32_graphs, int8_graphs) = (
+        m.graph_bytes(GraphPrecision::Fp32),
+        m.graph_bytes(GraphPrecision::Auto),
+    );
     if args.json {
         let v = serde_json::json!({
             "bundle": args.bundle,

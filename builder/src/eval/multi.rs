@@ -13,7 +13,7 @@ use adapts_runtime::pipeline::{Pipeline, Reason};
 use adapts_runtime::preprocess::load_rgb;
 
 use super::metrics::PixelScores;
-use super::report::{peak_rss_mb, EvalReport, ImageRecord, MeanMetrics, ProductMetrics};
+use super::report::{peak_rss_mb, EvalReport, GraphsRun, ImageRecord, MeanMetrics, ProductMetrics};
 use super::{overlay, select, EvalConfig, Routing};
 use crate::data::mask::load_mask;
 use crate::data::{ProductData, TestImage};
@@ -28,6 +28,7 @@ pub struct Evaluation {
     products: Vec<ProductData>,
     input_size: u32,
     cost: CostSummary,
+    graphs: GraphsRun,
 }
 
 impl Evaluation {
@@ -55,6 +56,7 @@ impl Evaluation {
             products,
             input_size,
             cost: cost.summary(),
+            graphs: GraphsRun::of(bundle.manifest(), config.precision),
         })
     }
 
@@ -113,6 +115,7 @@ impl Evaluation {
             products: metrics,
             mean,
             cost: self.cost,
+            graphs: self.graphs,
             seconds: start.elapsed().as_secs_f64(),
             peak_rss_mb: peak_rss_mb(),
             images: records,

@@ -201,6 +201,38 @@ impl MeanMetrics {
     }
 }
 
+/// Which graph files an evaluation ran.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GraphsRun {
+    /// `--precision`.
+    pub precision: adapts_runtime::bundle::GraphPrecision,
+    /// Graphs in the bundle.
+    pub graphs: usize,
+    /// Of those, run as their INT8 twin.
+    pub int8: usize,
+    /// Bytes of the graph files loaded.
+    pub bytes: u64,
+}
+
+impl GraphsRun {
+    /// What `precision` loads from the bundle of manifest `m`.
+    pub fn of(
+        m: &adapts_runtime::bundle::Manifest,
+        precision: adapts_runtime::bundle::GraphPrecision,
+    ) -> Self {
+        let graphs = m.graphs();
+        Self {
+            precision,
+            graphs: graphs.len(),
+            int8: graphs
+                .iter()
+                .filter(|g| m.graph_file(g, precision) != **g)
+                .count(),
+            bytes: m.graph_bytes(precision),
+        }
+    }
+}
+
 /// Everything one evaluation measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
@@ -224,6 +256,9 @@ pub struct EvalReport {
     pub mean: MeanMetrics,
     /// Memory and GFLOPs of the evaluated model(s).
     pub cost: CostSummary,
+    /// The graphs that ran: the precision asked for, how many ran as INT8 twins, and the
+    /// bytes of the graph files loaded.
+    pub graphs: GraphsRun,
     /// Wall time of the evaluation loop (decoding, inference, metrics), seconds.
     pub seconds: f64,
     /// Peak resident memory of this process so far (Linux `VmHWM`), MB.
@@ -375,6 +410,17 @@ impl EvalReport {
             c.stored_mb,
             gflops(c.inference_gflops),
             gflops(c.training_gflops)
+        );
+        let g = &self.graphs;
+        let _ = writeln!(
+            out,
+            "graphs run (--precision {}): {} of {} as INT8 twins, {:.2} MB loaded; mean latency \
+             {:.2} ms per image",
+            g.precision,
+            g.int8,
+            g.graphs,
+            g.bytes as f64 / 1e6,
+            self.mean.latency_ms
         );
         out
     }

@@ -83,6 +83,22 @@ impl Manifest {
         out
     }
 
+    /// The size of the file at `rel` as the manifest lists it (0 when it is not listed).
+    pub fn file_bytes(&self, rel: &str) -> u64 {
+        self.files
+            .iter()
+            .find(|f| f.path == rel)
+            .map_or(0, |f| f.bytes)
+    }
+
+    /// Bytes of the graph files a pipeline in `precision` loads.
+    pub fn graph_bytes(&self, precision: GraphPrecision) -> u64 {
+        self.graphs()
+            .into_iter()
+            .map(|g| self.file_bytes(&self.graph_file(g, precision)))
+            .sum()
+    }
+
     /// The graphs that have an INT8 twin.
     pub fn int8_graphs(&self) -> Vec<&str> {
         self.graphs()

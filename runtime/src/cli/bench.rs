@@ -20,7 +20,9 @@ use adapts_runtime::pipeline::{Inference, Pipeline, Reason, Verdict};
 use adapts_runtime::preprocess::Preprocess;
 use adapts_runtime::process::peak_rss_mb;
 use adapts_runtime::source::{DirSource, FrameSource};
-use adapts_runtime::{ort_runtime, BoxedRunner, Engine, OrtEngine, SessionConfig, Tensor};
+use adapts_runtime::{
+    ort_runtime, BoxedRunner, Engine, EngineKind, OrtEngine, SessionConfig, Tensor,
+};
 use anyhow::Context;
 use image::RgbImage;
 use serde::Serialize;
@@ -47,6 +49,9 @@ pub struct BenchArgs {
     /// With an INT8 trunk, the FP32 bare trunk is timed as well, in the same loop.
     #[arg(long, default_value = "auto")]
     precision: GraphPrecision,
+    /// Engine: cpu, cuda, tensorrt or auto (see `run --help`).
+    #[arg(long, default_value = "cpu")]
+    engine: EngineKind,
     /// Print the figures as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -143,7 +148,8 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     let config = SessionConfig {
         intra_op_threads: args.threads.map(usize::from),
         ..SessionConfig::default()
-    };
+    }
+    .on_engine(args.engine)?;
     let bundle = Bundle::open(&args.bundle)?;
     let m = bundle.manifest().clone();
     ort_runtime()?;

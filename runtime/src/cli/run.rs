@@ -15,7 +15,7 @@ use adapts_runtime::heatmap::{self, write_overlay};
 use adapts_runtime::pipeline::{Inference, Pipeline, Verdict};
 use adapts_runtime::results::{LatencyMs, ResultLine};
 use adapts_runtime::source::SourceSpec;
-use adapts_runtime::{ort_runtime, Error, SessionConfig};
+use adapts_runtime::{ort_runtime, EngineKind, Error, SessionConfig};
 use anyhow::Context;
 
 /// Arguments of `run`.
@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// are any), fp32 or int8.
     #[arg(long, default_value = "auto")]
     precision: GraphPrecision,
+    /// Engine: cpu, cuda, tensorrt (ONNX Runtime's GPU providers, `--features gpu`), or auto
+    /// (the best one that can run here, else the CPU).
+    #[arg(long, default_value = "cpu")]
+    engine: EngineKind,
     #[command(flatten)]
     trust: super::TrustArgs,
 }
@@ -129,7 +133,8 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
         intra_op_threads: args.threads.map(usize::from),
         intra_op_spinning: args.spin,
         ..SessionConfig::default()
-    };
+    }
+    .on_engine(args.engine)?;
     let bundle = Bundle::open_with(&args.bundle, &args.trust.policy()?)?;
     let manifest = bundle.manifest();
     if let Some(name) = &args.product {
@@ -144,8 +149,13 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
     let runtime = ort_runtime()?;
     let mut pipeline = Pipeline::from_bundle_at(&bundle, &config, args.precision)?;
     eprintln!(
-        "engine: ONNX Runtime {} on the CPU ({}), threads per graph: {}",
+        "engine: ONNX Runtime {} {} ({}), threads per graph: {}",
         runtime.version(),
+        match config.provider {
+            adapts_runtime::Provider::Cpu => "on the CPU",
+            adapts_runtime::Provider::Cuda => "with the CUDA provider",
+            adapts_runtime::Provider::TensorRt => "with the TensorRT provider",
+        },
         runtime.library_path().display(),
         args.threads
             .map_or_else(|| "automatic".to_owned(), |n| n.to_string())

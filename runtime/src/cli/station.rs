@@ -20,7 +20,7 @@ use adapts_runtime::station::journal::Journal;
 use adapts_runtime::station::reload::{bundle_loader, load_verified, Admission};
 use adapts_runtime::station::stdio::{JsonLinesSink, LineTrigger};
 use adapts_runtime::station::{run, Controls, Fanout, Judge, Settings, Trigger, VerdictSink};
-use adapts_runtime::{ort_runtime, Error, SessionConfig};
+use adapts_runtime::{ort_runtime, EngineKind, Error, SessionConfig};
 
 /// Arguments of `station`.
 #[derive(Debug, clap::Args)]
@@ -64,6 +64,9 @@ pub struct StationArgs {
     /// Threads per graph run (default: one per core) (key `threads`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Engine: cpu (default), cuda, tensorrt or auto (key `engine`; see `run --help`).
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<EngineKind>,
     /// Accept only bundles signed by this public key (SPKI PEM); repeat for a rotation
     /// (key `trust.keys`, which these replace).
     #[arg(long = "trust-key", value_name = "PUB")]
@@ -158,6 +161,9 @@ fn plan(args: &StationArgs) -> anyhow::Result<Plan> {
     if args.threads.is_some() {
         config.threads = args.threads;
     }
+    if let Some(engine) = args.engine {
+        config.engine = Some(engine.to_string());
+    }
     if !args.trust_keys.is_empty() {
         config.trust.keys = Some(args.trust_keys.iter().map(|k| here(k)).collect());
     }
@@ -232,7 +238,8 @@ pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
     let session = SessionConfig {
         intra_op_threads: plan.threads.map(usize::from),
         ..SessionConfig::default()
-    };
+    }
+    .on_engine(plan.engine)?;
     let runtime = ort_runtime()?;
     let mut admission =
         Admission::new(super::trust_policy(&plan.trust_keys)?, plan.allow_downgrade);

@@ -7,6 +7,7 @@
 //! `&dyn Engine`, so another engine (a GPU one) plugs in here without touching it. The
 //! description types ([`TensorInfo`], [`SessionConfig`]) are shared by every engine.
 
+pub mod choice;
 #[cfg(test)]
 pub(crate) mod fake;
 pub(crate) mod ort;
@@ -60,7 +61,13 @@ impl OrtEngine {
 
 impl Engine for OrtEngine {
     fn describe(&self) -> String {
-        "ONNX Runtime on the CPU".into()
+        match self.config.provider {
+            choice::Provider::Cpu => "ONNX Runtime on the CPU".into(),
+            choice::Provider::Cuda => "ONNX Runtime's CUDA provider".into(),
+            choice::Provider::TensorRt => {
+                "ONNX Runtime's TensorRT provider (CUDA behind it)".into()
+            }
+        }
     }
 
     fn load(&self, path: &Path) -> Result<BoxedRunner> {
@@ -165,6 +172,20 @@ pub struct SessionConfig {
     /// session's spinning threads would take the cores from the next one; on 2 cores that
     /// doubled the WRN50-2 trunk's latency inside the pipeline.
     pub intra_op_spinning: bool,
+    /// Execution provider (see [`choice::resolve`], which checks its libraries first).
+    pub provider: choice::Provider,
+}
+
+impl SessionConfig {
+    /// This configuration on the engine `kind` resolves to on this machine: an error naming
+    /// the missing library for `cuda` and `tensorrt`, the CPU (logged) for `auto` without a
+    /// GPU engine.
+    pub fn on_engine(self, kind: choice::EngineKind) -> Result<Self> {
+        Ok(Self {
+            provider: choice::resolve(kind, &choice::SystemProbe)?,
+            ..self
+        })
+    }
 }
 
 #[cfg(test)]

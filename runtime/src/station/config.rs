@@ -13,6 +13,8 @@ use std::time::Duration;
 use adapts_boards::{Board, PixelFormat, TriggerEdge};
 use serde::Deserialize;
 
+use crate::engine::choice::EngineKind;
+
 use super::gpio::{Line, OutputPlan, TriggerPlan};
 use crate::error::{Error, Result};
 use crate::limits::{read_limited_text, MAX_CONFIG_BYTES};
@@ -29,6 +31,8 @@ pub struct StationConfig {
     pub deadline_ms: Option<u64>,
     /// Threads per graph run.
     pub threads: Option<u16>,
+    /// Engine: `cpu`, `cuda`, `tensorrt` or `auto`.
+    pub engine: Option<String>,
     /// Where frames come from.
     #[serde(default)]
     pub camera: CameraConfig,
@@ -264,6 +268,8 @@ pub struct Plan {
     pub board: Option<String>,
     /// Threads per graph run.
     pub threads: Option<u16>,
+    /// The engine asked for (checked against this machine when the station starts).
+    pub engine: EngineKind,
     /// Frames.
     pub camera: CameraPlan,
     /// Capture timeout.
@@ -351,6 +357,12 @@ impl StationConfig {
         if self.threads == Some(0) {
             return Err(bad("key `threads` = 0: at least 1".into()));
         }
+        let engine = match &self.engine {
+            Some(name) => name
+                .parse::<EngineKind>()
+                .map_err(|e| bad(format!("key `engine` = \"{name}\": {e}")))?,
+            None => EngineKind::Cpu,
+        };
 
         let c = &self.camera;
         let camera = match c.kind.as_deref().unwrap_or(if c.path.is_some() {
@@ -631,6 +643,7 @@ impl StationConfig {
             bundle,
             board: board.map(|b| b.name),
             threads: self.threads,
+            engine,
             camera,
             capture_timeout,
             trigger,

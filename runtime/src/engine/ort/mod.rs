@@ -11,6 +11,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{Outlet, TensorRef, ValueType};
 
+use super::choice::Provider;
 use super::{GraphOptimization, SessionConfig, TensorInfo};
 use crate::error::{Error, Result};
 mod env;
@@ -22,6 +23,52 @@ pub use env::{
 pub use error::OrtError;
 
 use crate::tensor::Tensor;
+
+/// Registers the GPU execution provider, failing (not falling back) when ONNX Runtime cannot
+/// create it; the CPU needs nothing.
+#[cfg(feature = "gpu")]
+fn with_provider(
+    builder: ort::session::builder::SessionBuilder,
+    provider: Provider,
+    path: &Path,
+) -> Result<ort::session::builder::SessionBuilder> {
+    use ort::ep;
+    let providers = match provider {
+        Provider::Cpu => return Ok(builder),
+        Provider::Cuda => vec![ep::CUDA::default().build().error_on_failure()],
+        Provider::TensorRt => vec![
+            ep::TensorRT::default().build().error_on_failure(),
+            ep::CUDA::default().build().error_on_failure(),
+        ],
+    };
+    builder.with_execution_providers(providers).map_err(|e| {
+        Error::from(OrtError::ModelLoad {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+    })
+}
+
+/// Without the `gpu` feature only the CPU exists; [`super::choice::resolve`] refuses the rest
+/// before a session is built.
+#[cfg(not(feature = "gpu"))]
+fn with_provider(
+    builder: ort::session::builder::SessionBuilder,
+    provider: Provider,
+    _path: &Path,
+) -> Result<ort::session::builder::SessionBuilder> {
+    match provider {
+        Provider::Cpu => Ok(builder),
+        other => Err(Error::EngineUnavailable(Box::new(
+            crate::error::EngineUnavailable {
+                engine: format!("{other:?}").to_lowercase(),
+                library: "GPU engine support".into(),
+                looked_in: vec![PathBuf::from("this build of adapts-runtime")],
+                hint: "build it with `--features gpu`".into(),
+            },
+        ))),
+    }
+}
 
 /// An ONNX graph loaded into ONNX Runtime, ready to run.
 ///
@@ -84,6 +131,7 @@ impl OrtSession {
                 .with_intra_threads(threads)
                 .map_err(|e| load_error(e.into()))?;
         }
+        builder = with_provider(builder, config.provider, path)?;
         let session = builder.commit_from_file(path).map_err(load_error)?;
         let inputs = session.inputs().iter().map(tensor_info).collect();
         let outputs = session.outputs().iter().map(tensor_info).collect();

@@ -69,6 +69,9 @@ fn a_minimal_file_is_a_stdin_station_over_a_folder() {
     assert_eq!(p.outputs, None);
     assert_eq!(p.deadline, None);
     assert_eq!(p.results, None);
+    assert_eq!(p.engine, crate::engine::choice::EngineKind::Cpu);
+    let p = plan("bundle = \"b\"\nengine = \"auto\"\n[camera]\npath = \"f\"\n").unwrap();
+    assert_eq!(p.engine, crate::engine::choice::EngineKind::Auto);
 }
 
 #[test]
@@ -93,6 +96,7 @@ fn bad_keys_and_values_are_named() {
         ("bundle = \"b\"\n[camera]\npath = \"f\"\n[results]\nkeep = 3\n", "results.path"),
         ("bundle = \"b\"\n[camera]\npath = \"f\"\n[heatmaps]\ndir = \"h\"\nmax_mb = 0\n", "heatmaps.max_mb"),
         ("bundle = \"b\"\n[camera]\npath = \"f\"\ncamera_timeout = 3\n", "camera_timeout"),
+        ("bundle = \"b\"\nengine = \"gpu\"\n[camera]\npath = \"f\"\n", "key `engine` = \"gpu\""),
     ];
     for (text, named) in cases {
         let err = error(text);
