@@ -117,6 +117,30 @@ impl Manifest {
         }
     }
 
+    /// Refuses a bundle whose graph files, in `precision`, exceed `budget_mib` (a board
+    /// profile's `memory_budget_mb`). The files are a floor: loading them takes about three
+    /// times as much (measured with ONNX Runtime on the CPU).
+    pub fn check_memory_budget(
+        &self,
+        origin: &std::path::Path,
+        precision: GraphPrecision,
+        board: &str,
+        budget_mib: u64,
+    ) -> Result<()> {
+        let mib = self.graph_bytes(precision) as f64 / (1u64 << 20) as f64;
+        if mib > budget_mib as f64 {
+            return Err(Error::InvalidBundle {
+                path: origin.to_path_buf(),
+                reason: format!(
+                    "its graphs take {mib:.1} MiB at --precision {precision}, over the \
+                     {budget_mib} MiB memory budget of board `{board}`; calibrate it to INT8 \
+                     (`adapts-builder calibrate --trunk`) or serve fewer products"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks that `precision` can be served: INT8 needs at least one twin.
     pub fn check_precision(&self, precision: GraphPrecision) -> Result<()> {
         if precision == GraphPrecision::Int8 && self.int8_graphs().is_empty() {
@@ -134,6 +158,49 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sample manifest with each graph `bytes` long, and an INT8 trunk of `twin` bytes.
+    fn sized(bytes: u64, twin: Option<u64>) -> Manifest {
+        let mut m = crate::bundle::tests::sample_manifest(&["a", "b"]);
+        for f in &mut m.files {
+            f.bytes = bytes;
+        }
+        if let Some(b) = twin {
+            m.files.push(crate::bundle::manifest::FileEntry {
+                path: int8_twin(&m.trunk_graph),
+                sha256: String::new(),
+                bytes: b,
+            });
+        }
+        m
+    }
+
+    #[test]
+    fn graphs_over_the_board_budget_are_refused_in_the_precision_that_runs() {
+        let mib = 1u64 << 20;
+        let m = sized(20 * mib, Some(5 * mib));
+        let graphs = m.graphs().len() as u64;
+        assert_eq!(m.graph_bytes(GraphPrecision::Fp32), graphs * 20 * mib);
+        assert_eq!(
+            m.graph_bytes(GraphPrecision::Auto),
+            (graphs - 1) * 20 * mib + 5 * mib
+        );
+        let fp32_mib = graphs * 20;
+        let here = std::path::Path::new("bundle");
+        m.check_memory_budget(here, GraphPrecision::Fp32, "nano", fp32_mib)
+            .unwrap();
+        let err = m
+            .check_memory_budget(here, GraphPrecision::Fp32, "nano", fp32_mib - 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("board `nano`") && err.contains("--precision fp32"),
+            "{err}"
+        );
+        // The INT8 trunk fits where the FP32 one does not.
+        m.check_memory_budget(here, GraphPrecision::Auto, "nano", fp32_mib - 1)
+            .unwrap();
+    }
 
     #[test]
     fn twins_and_caches_sit_beside_their_graphs() {

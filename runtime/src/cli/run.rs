@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// (the best one that can run here, else the CPU).
     #[arg(long, default_value = "cpu")]
     engine: EngineKind,
+    /// Board profile (a built-in name or a file): a bundle whose graphs exceed its memory
+    /// budget is refused before it is loaded.
+    #[arg(long, value_name = "NAME")]
+    board: Option<String>,
     #[command(flatten)]
     trust: super::TrustArgs,
 }
@@ -145,6 +149,16 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
             }
             .into());
         }
+    }
+    if let Some(name) = &args.board {
+        let board =
+            adapts_boards::Board::load(name).map_err(|e| anyhow::anyhow!("--board {name}: {e}"))?;
+        manifest.check_memory_budget(
+            bundle.dir(),
+            args.precision,
+            &board.name,
+            board.memory_budget_mb,
+        )?;
     }
     let runtime = ort_runtime()?;
     let mut pipeline = Pipeline::from_bundle_at(&bundle, &config, args.precision)?;

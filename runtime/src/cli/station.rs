@@ -246,6 +246,9 @@ pub fn handle(args: &StationArgs) -> anyhow::Result<()> {
     if let Some(file) = &plan.sequence_file {
         admission = admission.with_sequence_file(file)?;
     }
+    if let (Some(board), Some(mib)) = (&plan.board, plan.memory_budget_mib) {
+        admission = admission.with_memory_budget(board, mib);
+    }
     let admission = Arc::new(admission);
     let (pipeline, name): (Pipeline, String) = load_verified(&plan.bundle, &session, &admission)?;
     let products = pipeline.products();

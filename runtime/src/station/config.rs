@@ -266,6 +266,8 @@ pub struct Plan {
     pub bundle: PathBuf,
     /// The board profile's name, if one was given.
     pub board: Option<String>,
+    /// The board profile's memory budget in MiB: a bundle whose graphs exceed it is refused.
+    pub memory_budget_mib: Option<u64>,
     /// Threads per graph run.
     pub threads: Option<u16>,
     /// The engine asked for (checked against this machine when the station starts).
@@ -641,6 +643,7 @@ impl StationConfig {
         };
         Ok(Plan {
             bundle,
+            memory_budget_mib: board.as_ref().map(|b| b.memory_budget_mb),
             board: board.map(|b| b.name),
             threads: self.threads,
             engine,

@@ -16,7 +16,7 @@ use image::{Rgb, RgbImage};
 
 use super::Judge;
 use crate::bundle::manifest::MANIFEST_FILE;
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, GraphPrecision};
 use crate::engine::SessionConfig;
 use crate::pipeline::{Pipeline, ReasonCode};
 use crate::results::ResultLine;
@@ -34,6 +34,8 @@ pub struct Admission {
     running: AtomicU64,
     /// Where the highest admitted sequence number is kept across restarts.
     sequence_file: Option<PathBuf>,
+    /// The board's name and memory budget in MiB: larger bundles are refused unloaded.
+    budget: Option<(String, u64)>,
 }
 
 impl Admission {
@@ -45,7 +47,16 @@ impl Admission {
             allow_downgrade,
             running: AtomicU64::new(0),
             sequence_file: None,
+            budget: None,
         }
+    }
+
+    /// Refuses, before loading, a bundle whose graphs exceed `board`'s memory budget
+    /// (`budget_mib`), as [`Manifest::check_memory_budget`](crate::bundle::Manifest) counts
+    /// them for the precision the station runs.
+    pub fn with_memory_budget(mut self, board: &str, budget_mib: u64) -> Self {
+        self.budget = Some((board.to_string(), budget_mib));
+        self
     }
 
     /// Keeps the highest admitted sequence number in `path` (one decimal number), so that the
@@ -117,6 +128,11 @@ impl Admission {
             &bundle.manifest().files,
             self.trust.checks_signatures(),
         );
+        if let Some((board, mib)) = &self.budget {
+            bundle
+                .manifest()
+                .check_memory_budget(dir, GraphPrecision::Auto, board, *mib)?;
+        }
         Ok(bundle)
     }
 }
