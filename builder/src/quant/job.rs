@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use adapts_runtime::bundle::manifest::RoutingModel;
-use adapts_runtime::bundle::manifest::{
-    head_inputs, Scoring, FEATURES, FEATURES_IN, IMAGE, POOLED,
-};
+use adapts_runtime::bundle::manifest::{Scoring, FEATURES_IN, IMAGE};
 use adapts_runtime::bundle::{
     int8_twin, tensorrt_cache, Bundle, BundleWriter, GraphPrecision, Manifest,
 };
@@ -24,7 +22,7 @@ use adapts_runtime::pipeline::Pipeline;
 use adapts_runtime::preprocess::Preprocess;
 use adapts_runtime::trust::SecretKey;
 use adapts_runtime::OrtEngine;
-use adapts_runtime::{OrtSession, SessionConfig, Tensor};
+use adapts_runtime::Tensor;
 use image::RgbImage;
 use serde::Serialize;
 
@@ -32,12 +30,12 @@ use crate::data::anomaly::{AnomalySynth, TextureSource};
 use crate::data::{self, Layout};
 use crate::export::onnx;
 use crate::export::onnx::proto::ModelProto;
+use crate::quant::chain::{pooled_rows, Chain, Pass};
+use crate::quant::map::{map_policy, refit_map, renormalize_map};
 use crate::quant::observe::Observation;
-use crate::quant::{all_int8, apply, prepare, ConvPolicy, ConvRule, Method, Prepared, Scheme};
+use crate::quant::{all_int8, apply, prepare, ConvPolicy, Method, Prepared, Scheme};
 use crate::train::calibrate::{local_routing, synthetic_anomalies, Calibration, ExpectedRates};
-use crate::train::local::{set_location_statistics, train_map};
-use crate::train::teacher::to_candle;
-use crate::train::{calibrate::quantize_map, load_images, split, TrainConfig};
+use crate::train::{load_images, split, TrainConfig};
 use crate::{Error, Result};
 
 /// What `calibrate` does.
@@ -118,83 +116,6 @@ pub struct CalibrateSummary {
     pub seconds: f64,
 }
 
-/// The FP32 teacher path of a local-scoring bundle, graph by graph.
-struct Chain {
-    trunk: OrtSession,
-    later: Vec<OrtSession>,
-    features: OrtSession,
-}
-
-/// Every graph input and output of one image's pass, by graph.
-struct Pass {
-    trunk_in: Tensor,
-    later_in: Vec<Tensor>,
-    features: Tensor,
-    pooled: Tensor,
-}
-
-impl Chain {
-    /// The chain with the trunk and later stages in `precision` (the features graph is FP32).
-    fn open(dir: &Path, m: &Manifest, precision: GraphPrecision) -> Result<Self> {
-        let Scoring::Local(local) = &m.scoring else {
-            return Err(Error::Config(
-                "calibrate supports bundles trained with the local recipe (the default); a \
-                 --recipe paper bundle keeps its INT8 adapter weights with FP32 activations"
-                    .into(),
-            ));
-        };
-        let config = SessionConfig::default();
-        Ok(Self {
-            trunk: OrtSession::load(&dir.join(m.graph_file(&m.trunk_graph, precision)), &config)?,
-            later: m
-                .later_stages
-                .iter()
-                .map(|s| OrtSession::load(&dir.join(m.graph_file(&s.graph, precision)), &config))
-                .collect::<adapts_runtime::Result<_>>()?,
-            features: OrtSession::load(&dir.join(&local.features_graph), &config)?,
-        })
-    }
-
-    fn run(&mut self, m: &Manifest, image: Tensor) -> Result<Pass> {
-        let first = m.trunk_output().unwrap_or_default().to_string();
-        let out = self.trunk.run(&[(IMAGE, &image)])?;
-        let mut stage = take(out, &first)?;
-        let mut taps = vec![(m.adapted[0].name.clone(), stage.clone())];
-        let mut later_in = Vec::new();
-        for (session, spec) in self.later.iter_mut().zip(&m.later_stages) {
-            later_in.push(stage.clone());
-            let out = session.run(&[(FEATURES_IN, &stage)])?;
-            stage = take(out, adapts_runtime::bundle::manifest::FEATURES_OUT)?;
-            if spec.adapted {
-                taps.push((spec.name.clone(), stage.clone()));
-            }
-        }
-        let features_in: Vec<(String, Tensor)> = taps
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, t))| (head_inputs(i).0, t))
-            .collect();
-        let named: Vec<(&str, &Tensor)> =
-            features_in.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let out = self.features.run(&named)?;
-        let pooled = take(out.clone(), POOLED)?;
-        Ok(Pass {
-            trunk_in: image,
-            later_in,
-            features: take(out, FEATURES)?,
-            pooled,
-        })
-    }
-}
-
-fn take(outputs: Vec<(String, Tensor)>, name: &str) -> Result<Tensor> {
-    outputs
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, t)| t)
-        .ok_or_else(|| Error::Quantization(format!("graph output `{name}` missing")))
-}
-
 /// A graph being calibrated.
 struct Pending {
     path: String,
@@ -238,20 +159,6 @@ impl Pending {
         apply(&self.prepared, &params)
     }
 }
-
-/// A product map: `conv1` (features to the adapter's hidden layer) in integers; `conv2`
-/// (the disagreement `e`, which is squared next and grows with abnormality) with integer
-/// inputs and a float output; the `C -> 1` head, which weighs `e^2`, in FP32.
-fn map_policy(weight: &str, dims: &[i64]) -> ConvRule {
-    if dims.first() == Some(&1) || weight.starts_with("map.head") {
-        ConvRule::Float
-    } else if weight.starts_with("map.conv2") {
-        ConvRule::Int8FloatOutput
-    } else {
-        ConvRule::Int8
-    }
-}
-
 /// Runs the job.
 pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let start = Instant::now();
@@ -360,7 +267,9 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     // the FP32 map itself. Its per-location statistics are then measured through the INT8
     // twin, and routing follows the device's features.
     let Scoring::Local(local) = &m.scoring else {
-        unreachable!("Chain::open refused other scoring")
+        return Err(Error::Config(
+            "calibrate needs a local-scoring bundle".into(),
+        ));
     };
     let mut routing: HashMap<usize, (Vec<f32>, RoutingModel, f32)> = HashMap::new();
     for &i in &rescore {
@@ -447,105 +356,6 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
         seconds: start.elapsed().as_secs_f64(),
     })
 }
-
-/// A product map trained on `train` (the device's features of its training images) as the
-/// training run would, INT8 weights and per-location statistics included, traced to ONNX.
-/// The `index`-th product's seed is the run's seed plus `index`, as in training.
-fn refit_map(
-    train: &[Pass],
-    features: &adapts_runtime::bundle::manifest::StageInfo,
-    config: &TrainConfig,
-    index: u64,
-) -> Result<ModelProto> {
-    let tensors = train
-        .iter()
-        .map(|p| to_candle(&p.features))
-        .collect::<Result<Vec<_>>>()?;
-    let all = candle_core::Tensor::cat(&tensors, 0)?;
-    let config = TrainConfig {
-        seed: config.seed.wrapping_add(index),
-        ..config.clone()
-    };
-    let mut map = train_map(&all, &config.local, &config, "map")?.map;
-    quantize_map(&mut map)?;
-    set_location_statistics(
-        &mut map,
-        &all,
-        config.local.location_prior,
-        config.local.per_location,
-    )?;
-    crate::export::bundle::map_graph(&map, features)
-}
-
-/// Replaces the per-location normalisation of a product map's INT8 twin `model` by one
-/// measured on `train` (the device's features of the product's training images), through
-/// the twin itself: quantization moves the raw disagreement, and the FP32 statistics would
-/// read that shift as a defect everywhere. A map trained without per-location statistics
-/// (all scales equal) keeps map-wide ones.
-fn renormalize_map(model: &mut ModelProto, original: &ModelProto, train: &[Pass]) -> Result<()> {
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| Error::Quantization("map twin without a graph".into()))?;
-    let affine = graph
-        .node
-        .iter()
-        .find(|n| n.op_type == "Mul" && n.input.iter().any(|i| i == PIXEL_SCALE))
-        .ok_or_else(|| Error::Quantization(format!("the map has no `{PIXEL_SCALE}` product")))?;
-    let raw = affine
-        .input
-        .iter()
-        .find(|i| *i != PIXEL_SCALE)
-        .cloned()
-        .unwrap_or_default();
-    let per_location = original
-        .graph
-        .as_ref()
-        .and_then(|g| crate::quant::graph::float_initializer(g, PIXEL_SCALE))
-        .is_some_and(|(_, v)| v.iter().any(|&x| x != v[0]));
-
-    let mut probe = model.clone();
-    let g = crate::quant::graph::graph_mut(&mut probe, "map twin")?;
-    g.output.push(crate::quant::observe::float_output(&raw));
-    let scratch = tempfile::tempdir()?;
-    let path = scratch.path().join("map.onnx");
-    std::fs::write(&path, onnx::encode(&probe))?;
-    let mut session = OrtSession::load(&path, &SessionConfig::default())?;
-    let mut values = Vec::new();
-    let mut locations = 0;
-    for pass in train {
-        let d = take(session.run(&[(FEATURES_IN, &pass.features)])?, &raw)?;
-        locations = d.data.len();
-        values.extend(d.data);
-    }
-    let prior = crate::train::local::LocalConfig::default().location_prior;
-    let (scale, shift) =
-        crate::train::local::location_statistics(&values, locations, prior, per_location);
-    let g = crate::quant::graph::graph_mut(model, "map twin")?;
-    for t in &mut g.initializer {
-        let values = match t.name.as_str() {
-            PIXEL_SCALE => &scale,
-            PIXEL_SHIFT => &shift,
-            _ => continue,
-        };
-        if t.raw_data.len() != 4 * values.len() {
-            return Err(Error::Quantization(format!(
-                "{}: {} statistics for {} values",
-                t.name,
-                values.len(),
-                t.raw_data.len() / 4
-            )));
-        }
-        t.raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    }
-    Ok(())
-}
-
-/// Initializers of a product map's per-location normalisation (see
-/// [`crate::model::local::ProductMap::forward`]).
-const PIXEL_SCALE: &str = "pixel_norm.scale";
-const PIXEL_SHIFT: &str = "pixel_norm.shift";
-
 /// Feeds each shared graph's observation its input of this pass.
 fn feed_shared(pending: &mut [Pending], m: &Manifest, pass: &Pass) -> Result<()> {
     for p in pending {
@@ -562,21 +372,6 @@ fn feed_shared(pending: &mut [Pending], m: &Manifest, pass: &Pass) -> Result<()>
     }
     Ok(())
 }
-
-/// The routing vectors `[N, D]` of passes.
-fn pooled_rows(passes: &[Pass]) -> Result<candle_core::Tensor> {
-    let rows: Vec<f32> = passes
-        .iter()
-        .flat_map(|p| p.pooled.data.iter().copied())
-        .collect();
-    let d = rows.len() / passes.len().max(1);
-    Ok(candle_core::Tensor::from_vec(
-        rows,
-        (passes.len(), d),
-        &candle_core::Device::Cpu,
-    )?)
-}
-
 fn score_all(pipeline: &mut Pipeline, images: &[RgbImage], product: &str) -> Result<Vec<f32>> {
     images
         .iter()

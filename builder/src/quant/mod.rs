@@ -18,9 +18,11 @@
 //! where signed activations run no faster than FP32) and [`Scheme::Int8`] (symmetric, zero
 //! point 0, as TensorRT requires; activations are not folded then).
 
+mod chain;
 mod fold;
 mod graph;
 pub mod job;
+mod map;
 pub mod observe;
 mod qdq;
 
