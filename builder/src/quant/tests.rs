@@ -269,3 +269,37 @@ fn tensorrt_cache_lists_every_tensor_with_symmetric_scales() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+// In this module because the builder traces graphs with their multiply-accumulate counts.
+fn light_graphs_run_on_one_thread_unless_threads_are_set() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.onnx");
+    std::fs::write(&small, onnx::encode(&model(&block(&mut rng)))).unwrap();
+    // 64 -> 64 channels, 3x3, at 64 x 64: 151 M multiply-accumulates.
+    let mut g = OnnxGraph::new();
+    let x = g.input("x", &[1, 64, 64, 64]);
+    let conv = Conv2d {
+        name: "big".into(),
+        weight: tensor(random(&mut rng, 64 * 64 * 9, 0.1), &[64, 64, 3, 3]),
+        bias: None,
+        stride: 1,
+        padding: Padding::Symmetric(1),
+        groups: 1,
+        int8_scales: None,
+    };
+    let y = g.conv2d(&x, &conv).unwrap();
+    let big = dir.path().join("big.onnx");
+    std::fs::write(&big, onnx::encode(&g.finish("big", &[("y", &y)], &[]))).unwrap();
+
+    let auto = SessionConfig::default();
+    let load = |p: &std::path::Path, c: &SessionConfig| OrtSession::load(p, c).unwrap();
+    assert_eq!(load(&small, &auto).intra_op_threads(), Some(1));
+    assert_eq!(load(&big, &auto).intra_op_threads(), None);
+    let two = SessionConfig {
+        intra_op_threads: Some(2),
+        ..SessionConfig::default()
+    };
+    assert_eq!(load(&small, &two).intra_op_threads(), Some(2));
+}
