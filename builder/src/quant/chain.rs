@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use adapts_runtime::bundle::manifest::{
-    head_inputs, Scoring, FEATURES, FEATURES_IN, FEATURES_OUT, IMAGE, POOLED,
+    head_inputs, LocalScoring, FEATURES, FEATURES_IN, FEATURES_OUT, IMAGE, POOLED,
 };
 use adapts_runtime::bundle::{GraphPrecision, Manifest};
 use adapts_runtime::{OrtSession, SessionConfig, Tensor};
@@ -33,14 +33,12 @@ pub(super) struct Pass {
 
 impl Chain {
     /// The chain with the trunk and later stages in `precision` (the features graph is FP32).
-    pub fn open(dir: &Path, m: &Manifest, precision: GraphPrecision) -> Result<Self> {
-        let Scoring::Local(local) = &m.scoring else {
-            return Err(Error::Config(
-                "calibrate supports bundles trained with the local recipe (the default); a \
-                 --recipe paper bundle keeps its INT8 adapter weights with FP32 activations"
-                    .into(),
-            ));
-        };
+    pub fn open(
+        dir: &Path,
+        m: &Manifest,
+        local: &LocalScoring,
+        precision: GraphPrecision,
+    ) -> Result<Self> {
         let config = SessionConfig::default();
         Ok(Self {
             trunk: OrtSession::load(&dir.join(m.graph_file(&m.trunk_graph, precision)), &config)?,

@@ -165,7 +165,13 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let bundle = Bundle::open(&job.bundle)?;
     let dir = bundle.dir().to_path_buf();
     let m = bundle.manifest().clone();
-    let mut chain = Chain::open(&dir, &m, GraphPrecision::Fp32)?;
+    let Scoring::Local(local) = &m.scoring else {
+        return Err(Error::Config(
+            "calibrate supports bundles trained with the local recipe (the default); a \
+             --recipe paper bundle keeps its INT8 adapter weights with FP32 activations"
+                .into(),
+        ));
+    };
     if job.images == 0 {
         return Err(Error::Config("--images must be at least 1".into()));
     }
@@ -217,6 +223,7 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
 
     // The shared graphs' observers see each product's first `images` training images.
     if !shared.is_empty() {
+        let mut chain = Chain::open(&dir, &m, local, GraphPrecision::Fp32)?;
         let images_total: usize = rescore
             .iter()
             .map(|i| job.images.min(splits[i].0.len()))
@@ -250,9 +257,9 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let mut staged = m.clone();
     staged.files.extend(writer.added().iter().cloned());
     let int8_trunk = staged.has_file(&int8_twin(&m.trunk_graph));
-    let mut device_chain = Chain::open(&dir, &staged, GraphPrecision::Auto)?;
-    let mut device_pass = |paths: &[PathBuf]| -> Result<Vec<Pass>> {
-        load_images(paths, &pre)?
+    let mut device_chain = Chain::open(&dir, &staged, local, GraphPrecision::Auto)?;
+    let mut device_pass = |images: &[RgbImage]| -> Result<Vec<Pass>> {
+        images
             .iter()
             .map(|img| {
                 let side = pre.crop as usize;
@@ -266,15 +273,13 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     // FP32 map would read the trunk's quantization noise as defects); on the FP32 trunk it is
     // the FP32 map itself. Its per-location statistics are then measured through the INT8
     // twin, and routing follows the device's features.
-    let Scoring::Local(local) = &m.scoring else {
-        return Err(Error::Config(
-            "calibrate needs a local-scoring bundle".into(),
-        ));
-    };
     let mut routing: HashMap<usize, (Vec<f32>, RoutingModel, f32)> = HashMap::new();
+    // Each product's validation images, read once: routing and the thresholds use them.
+    let mut vals: HashMap<usize, Vec<RgbImage>> = HashMap::new();
     for &i in &rescore {
         let (train_paths, val_paths) = &splits[&i];
-        let train = device_pass(train_paths)?;
+        let train = device_pass(&load_images(train_paths, &pre)?)?;
+        let val = load_images(val_paths, &pre)?;
         let p = &m.products[i];
         if products.contains(&i) {
             let path = &p.adapters[0];
@@ -295,12 +300,12 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
         routing.insert(
             i,
             if int8_trunk {
-                let val = device_pass(val_paths)?;
-                local_routing(&pooled_rows(&train)?, &pooled_rows(&val)?)?
+                local_routing(&pooled_rows(&train)?, &pooled_rows(&device_pass(&val)?)?)?
             } else {
                 (p.prototype.clone(), p.routing.clone(), p.routing_radius)
             },
         );
+        vals.insert(i, val);
     }
 
     // Score through the pipeline the device runs and set the thresholds.
@@ -317,11 +322,10 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let mut summaries = Vec::new();
     for &i in &rescore {
         let name = m.products[i].name.clone();
-        let (_, val_paths) = &splits[&i];
-        let val = load_images(val_paths, &pre)?;
-        let normal = score_all(&mut pipeline, &val, &name)?;
+        let val = &vals[&i];
+        let normal = score_all(&mut pipeline, val, &name)?;
         // The training run drew product i's anomalies from seed + i.
-        let anomalies = synthetic_anomalies(&synth, &val, job.train.seed.wrapping_add(i as u64));
+        let anomalies = synthetic_anomalies(&synth, val, job.train.seed.wrapping_add(i as u64));
         let anomalous = score_all(&mut pipeline, &anomalies, &name)?;
         let before = m.products[i].threshold;
         let c = Calibration::new(routing[&i].clone(), job.train.threshold, normal, anomalous);

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use adapts_calibration::{quantize_per_channel, PerChannelParams, QuantParams, Quantized};
+use adapts_calibration::{quantize_per_channel, PerChannelMinMaxObserver, QuantParams, Quantized};
 
 use crate::export::onnx::proto::{data_type, AttributeProto, GraphProto, ModelProto, NodeProto};
 use crate::quant::fold::{drop_unused_initializers, fold_activations, fold_batch_norms};
@@ -324,12 +324,9 @@ fn quantize_conv(
     let weight_scales = match float_initializer(graph, &node.input[1]) {
         Some((dims, values)) => {
             let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-            let per = (values.len() / shape[0].max(1)).max(1);
-            let amaxes: Vec<f32> = values
-                .chunks(per)
-                .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
-                .collect();
-            let pc = PerChannelParams::symmetric_int8(&amaxes).map_err(quant_err)?;
+            let mut observer = PerChannelMinMaxObserver::new();
+            observer.observe(&values, &shape).map_err(quant_err)?;
+            let pc = observer.symmetric_int8().map_err(quant_err)?;
             let ints: Vec<i32> =
                 match quantize_per_channel(&values, &shape, &pc).map_err(quant_err)? {
                     Quantized::Int8(v) => v.iter().map(|&q| i32::from(q)).collect(),

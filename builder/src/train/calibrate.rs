@@ -1,7 +1,7 @@
 //! Per-product decisions from normal data only: the routing prototype and radius, the INT8
 //! weights, and the score threshold set on held-out normal images and synthetic anomalies.
 
-use adapts_calibration::{fake_quantize_per_channel, PerChannelParams};
+use adapts_calibration::{fake_quantize_per_channel, PerChannelMinMaxObserver};
 use adapts_runtime::bundle::manifest::{RoutingModel, ScoreStats};
 use candle_core::Tensor;
 use image::RgbImage;
@@ -438,12 +438,9 @@ pub fn quantize_map(map: &mut ProductMap) -> Result<()> {
 fn quantize_conv(conv: &mut Conv2d) -> Result<()> {
     let shape = conv.weight.dims().to_vec();
     let values = conv.weight.flatten_all()?.to_vec1::<f32>()?;
-    let per = values.len() / shape[0];
-    let amaxes: Vec<f32> = values
-        .chunks(per)
-        .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
-        .collect();
-    let params = PerChannelParams::symmetric_int8(&amaxes).map_err(quant_err)?;
+    let mut observer = PerChannelMinMaxObserver::new();
+    observer.observe(&values, &shape).map_err(quant_err)?;
+    let params = observer.symmetric_int8().map_err(quant_err)?;
     let q = fake_quantize_per_channel(&values, &shape, &params).map_err(quant_err)?;
     conv.weight = Tensor::from_vec(q, shape.as_slice(), conv.weight.device())?;
     conv.int8_scales = Some(params.scales());

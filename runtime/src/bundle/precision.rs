@@ -63,34 +63,6 @@ pub fn tensorrt_cache(rel: &str) -> String {
 }
 
 impl Manifest {
-    /// Whether the manifest lists the file at `rel`.
-    pub fn has_file(&self, rel: &str) -> bool {
-        self.files.iter().any(|f| f.path == rel)
-    }
-
-    /// Every graph of the bundle: trunk, later stages, features (local scoring), head and
-    /// each product's graphs.
-    pub fn graphs(&self) -> Vec<&str> {
-        let mut out = vec![self.trunk_graph.as_str()];
-        out.extend(self.later_stages.iter().map(|s| s.graph.as_str()));
-        if let crate::bundle::manifest::Scoring::Local(local) = &self.scoring {
-            out.push(local.features_graph.as_str());
-        }
-        out.push(self.head_graph.as_str());
-        for p in &self.products {
-            out.extend(p.adapters.iter().map(String::as_str));
-        }
-        out
-    }
-
-    /// The size of the file at `rel` as the manifest lists it (0 when it is not listed).
-    pub fn file_bytes(&self, rel: &str) -> u64 {
-        self.files
-            .iter()
-            .find(|f| f.path == rel)
-            .map_or(0, |f| f.bytes)
-    }
-
     /// Bytes of the graph files a pipeline in `precision` loads.
     pub fn graph_bytes(&self, precision: GraphPrecision) -> u64 {
         self.graphs()

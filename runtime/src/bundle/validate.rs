@@ -42,6 +42,46 @@ impl Manifest {
         self.products.iter().position(|t| t.name == name)
     }
 
+    /// Every graph of the bundle with its role, in data-flow order: trunk, later stages,
+    /// features (local scoring), head, each product's graphs.
+    pub fn graph_roles(&self) -> Vec<(String, &str)> {
+        let mut graphs: Vec<(String, &str)> = vec![("trunk graph".into(), &self.trunk_graph)];
+        for stage in &self.later_stages {
+            graphs.push((format!("graph of stage `{}`", stage.name), &stage.graph));
+        }
+        if let Scoring::Local(local) = &self.scoring {
+            graphs.push(("features graph".into(), &local.features_graph));
+        }
+        graphs.push(("head graph".into(), &self.head_graph));
+        for product in &self.products {
+            for (i, adapter) in product.adapters.iter().enumerate() {
+                graphs.push((
+                    format!("adapter {i} of product `{}`", product.name),
+                    adapter,
+                ));
+            }
+        }
+        graphs
+    }
+
+    /// Every graph of the bundle, in [`Manifest::graph_roles`] order.
+    pub fn graphs(&self) -> Vec<&str> {
+        self.graph_roles().into_iter().map(|(_, g)| g).collect()
+    }
+
+    /// Whether the manifest lists the file at `rel`.
+    pub fn has_file(&self, rel: &str) -> bool {
+        self.files.iter().any(|f| f.path == rel)
+    }
+
+    /// The size of the file at `rel` as the manifest lists it (0 when it is not listed).
+    pub fn file_bytes(&self, rel: &str) -> u64 {
+        self.files
+            .iter()
+            .find(|f| f.path == rel)
+            .map_or(0, |f| f.bytes)
+    }
+
     /// Sum of the sizes of every listed file (the bundle's footprint without the manifest).
     pub fn files_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes).sum()
@@ -157,24 +197,7 @@ impl Manifest {
         }
 
         // Graphs: each listed in `files`, none used twice.
-        let mut graphs: Vec<(String, &str)> = vec![
-            ("trunk graph".into(), self.trunk_graph.as_str()),
-            ("head graph".into(), self.head_graph.as_str()),
-        ];
-        for stage in &self.later_stages {
-            graphs.push((format!("graph of stage `{}`", stage.name), &stage.graph));
-        }
-        if let Scoring::Local(local) = &self.scoring {
-            graphs.push(("features graph".into(), &local.features_graph));
-        }
-        for product in &self.products {
-            for (i, adapter) in product.adapters.iter().enumerate() {
-                graphs.push((
-                    format!("adapter {i} of product `{}`", product.name),
-                    adapter,
-                ));
-            }
-        }
+        let graphs = self.graph_roles();
         let mut used = HashSet::new();
         for (role, path) in &graphs {
             if !listed.contains(path) {

@@ -163,13 +163,9 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
     let runtime = ort_runtime()?;
     let mut pipeline = Pipeline::from_bundle_at(&bundle, &config, args.precision)?;
     eprintln!(
-        "engine: ONNX Runtime {} {} ({}), threads per graph: {}",
+        "engine: {} (version {}, {}), threads per graph: {}",
+        config.provider.describe(),
         runtime.version(),
-        match config.provider {
-            adapts_runtime::Provider::Cpu => "on the CPU",
-            adapts_runtime::Provider::Cuda => "with the CUDA provider",
-            adapts_runtime::Provider::TensorRt => "with the TensorRT provider",
-        },
         runtime.library_path().display(),
         args.threads
             .map_or_else(|| "automatic".to_owned(), |n| n.to_string())

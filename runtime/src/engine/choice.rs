@@ -78,6 +78,25 @@ impl Provider {
             Self::TensorRt => EngineKind::TensorRt,
         }
     }
+
+    /// How logs and `run` name the engine, e.g. `ONNX Runtime on the CPU`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Cpu => "ONNX Runtime on the CPU",
+            Self::Cuda => "ONNX Runtime's CUDA provider",
+            Self::TensorRt => "ONNX Runtime's TensorRT provider (CUDA behind it)",
+        }
+    }
+}
+
+/// The error for a GPU provider in a build without the `gpu` feature.
+pub(crate) fn gpu_not_built(provider: Provider) -> Error {
+    Error::EngineUnavailable(Box::new(EngineUnavailable {
+        engine: provider.engine().to_string(),
+        library: "GPU engine support".into(),
+        looked_in: vec![PathBuf::from("this build of adapts-runtime")],
+        hint: "build it with `--features gpu` (see README, GPU engines)".into(),
+    }))
 }
 
 /// A library a provider needs, by the file names it may have.
@@ -170,15 +189,10 @@ impl LibraryProbe for SystemProbe {
 
 /// The first library `provider` needs that `probe` cannot find, as an error.
 fn check(provider: Provider, probe: &dyn LibraryProbe) -> Result<()> {
-    let engine = provider.engine().to_string();
     if provider != Provider::Cpu && !cfg!(feature = "gpu") {
-        return Err(Error::EngineUnavailable(Box::new(EngineUnavailable {
-            engine,
-            library: "GPU engine support".into(),
-            looked_in: vec![PathBuf::from("this build of adapts-runtime")],
-            hint: "build it with `--features gpu` (see README, GPU engines)".into(),
-        })));
+        return Err(gpu_not_built(provider));
     }
+    let engine = provider.engine().to_string();
     let ort_dir = probe.onnxruntime_dir();
     for need in needs(provider) {
         let found = if need.beside_onnxruntime {

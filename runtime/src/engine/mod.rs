@@ -61,13 +61,7 @@ impl OrtEngine {
 
 impl Engine for OrtEngine {
     fn describe(&self) -> String {
-        match self.config.provider {
-            choice::Provider::Cpu => "ONNX Runtime on the CPU".into(),
-            choice::Provider::Cuda => "ONNX Runtime's CUDA provider".into(),
-            choice::Provider::TensorRt => {
-                "ONNX Runtime's TensorRT provider (CUDA behind it)".into()
-            }
-        }
+        self.config.provider.describe().into()
     }
 
     fn load(&self, path: &Path) -> Result<BoxedRunner> {

@@ -59,14 +59,7 @@ fn with_provider(
 ) -> Result<ort::session::builder::SessionBuilder> {
     match provider {
         Provider::Cpu => Ok(builder),
-        other => Err(Error::EngineUnavailable(Box::new(
-            crate::error::EngineUnavailable {
-                engine: format!("{other:?}").to_lowercase(),
-                library: "GPU engine support".into(),
-                looked_in: vec![PathBuf::from("this build of adapts-runtime")],
-                hint: "build it with `--features gpu`".into(),
-            },
-        ))),
+        other => Err(super::choice::gpu_not_built(other)),
     }
 }
 
