@@ -58,14 +58,16 @@ paper:
 
 # Tests need the weights and libonnxruntime, not the Python benchmark baseline. The camera
 # module is also tested with the `v4l2` feature (its bindings need libclang), and the engine
-# choice with the `gpu` feature (the GPU providers compile without CUDA). The README
-# check then runs every command in the README's shell blocks with the binaries just built.
+# choice, plan store and GPU modules with the `gpu` feature (the GPU providers and cudarc
+# compile without CUDA); the `gpu-jetpack5` build is checked too. The README check then runs
+# every command in the README's shell blocks with the binaries just built.
 test:
 	ADAPTS_SETUP_VENV=0 scripts/setup.sh
 	scripts/ensure-libclang.sh
 	$(CARGO) test --workspace
 	$(CARGO) test -p adapts-runtime --features v4l2 --lib camera::
-	$(CARGO) test -p adapts-runtime --features gpu --lib engine::
+	$(CARGO) test -p adapts-runtime --features gpu --lib -- engine:: gpu::
+	$(CARGO) check -p adapts-runtime --features gpu-jetpack5
 	scripts/check-readme.sh
 
 bench: setup
@@ -79,6 +81,7 @@ lint:
 	scripts/ensure-libclang.sh
 	$(CARGO) clippy -p adapts-runtime --all-targets --features v4l2 -- -D warnings
 	$(CARGO) clippy -p adapts-runtime --all-targets --features gpu -- -D warnings
+	$(CARGO) clippy -p adapts-runtime --all-targets --features gpu-jetpack5 -- -D warnings
 
 # Fuzzes each decoder that takes outside input (manifest, images, camera buffers, station
 # config, stdin protocol) for FUZZ_SECONDS each; needs the nightly toolchain (cargo-fuzz is

@@ -3,21 +3,42 @@
 use crate::board::Board;
 use crate::error::{Error, Result};
 
-/// (name, TOML text) of every shipped profile; the name is also the file stem.
+/// (name, TOML text) of every shipped profile, sorted by name; the name is also the file stem.
 const PROFILES: &[(&str, &str)] = &[
+    (
+        "jetson-agx-orin-32gb",
+        include_str!("../profiles/jetson-agx-orin-32gb.toml"),
+    ),
     (
         "jetson-agx-orin-64gb",
         include_str!("../profiles/jetson-agx-orin-64gb.toml"),
+    ),
+    (
+        "jetson-agx-xavier",
+        include_str!("../profiles/jetson-agx-xavier.toml"),
+    ),
+    (
+        "jetson-orin-nano-4gb",
+        include_str!("../profiles/jetson-orin-nano-4gb.toml"),
     ),
     (
         "jetson-orin-nano-8gb",
         include_str!("../profiles/jetson-orin-nano-8gb.toml"),
     ),
     (
+        "jetson-orin-nx-16gb",
+        include_str!("../profiles/jetson-orin-nx-16gb.toml"),
+    ),
+    (
+        "jetson-orin-nx-8gb",
+        include_str!("../profiles/jetson-orin-nx-8gb.toml"),
+    ),
+    (
         "jetson-xavier-nx",
         include_str!("../profiles/jetson-xavier-nx.toml"),
     ),
     ("x86-cpu", include_str!("../profiles/x86-cpu.toml")),
+    ("x86-gpu", include_str!("../profiles/x86-gpu.toml")),
 ];
 
 impl Board {

@@ -18,10 +18,16 @@ fn nano_with(find: &str, replace: &str) -> String {
 fn every_builtin_parses_and_validates() {
     let names = Board::builtin_names();
     for expected in [
+        "jetson-orin-nano-4gb",
         "jetson-orin-nano-8gb",
+        "jetson-orin-nx-8gb",
+        "jetson-orin-nx-16gb",
+        "jetson-agx-orin-32gb",
         "jetson-agx-orin-64gb",
         "jetson-xavier-nx",
+        "jetson-agx-xavier",
         "x86-cpu",
+        "x86-gpu",
     ] {
         assert!(
             names.contains(&expected),
@@ -32,6 +38,101 @@ fn every_builtin_parses_and_validates() {
         let board = Board::builtin(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(board.name, name);
         board.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// One shipped profile's published facts: NVIDIA's module specifications (SM, DLA cores,
+/// module RAM) and JetPack release notes (TensorRT and CUDA of the release).
+struct Facts {
+    name: &'static str,
+    engine: Engine,
+    jetpack: Option<(u32, u32)>,
+    tensorrt: Option<(u32, u32)>,
+    cuda: Option<(u32, u32)>,
+    sm: Option<u32>,
+    dla: u32,
+    /// RAM of the module (shared by CPU and GPU on a Jetson); the budget must leave room.
+    ram_mb: Option<u64>,
+    gpio: bool,
+}
+
+const JP6: Option<(u32, u32)> = Some((6, 1));
+const JP5: Option<(u32, u32)> = Some((5, 1));
+const TRT10: Option<(u32, u32)> = Some((10, 3));
+const TRT8: Option<(u32, u32)> = Some((8, 5));
+const CUDA12: Option<(u32, u32)> = Some((12, 6));
+const CUDA11: Option<(u32, u32)> = Some((11, 4));
+
+/// Orin (T234) is SM 8.7 and Xavier (T194) SM 7.2. DLA: none on Orin Nano, one on Orin NX
+/// 8GB, two on Orin NX 16GB, AGX Orin, Xavier NX and AGX Xavier. JetPack 6.1/6.2 pair
+/// TensorRT 10.3 with CUDA 12.6; JetPack 5.1.x pairs TensorRT 8.5 with CUDA 11.4, and Xavier
+/// boards have no JetPack 6.
+#[rustfmt::skip]
+const FACTS: &[Facts] = &[
+    Facts { name: "jetson-orin-nano-4gb", engine: Engine::Tensorrt, jetpack: JP6, tensorrt: TRT10, cuda: CUDA12, sm: Some(87), dla: 0, ram_mb: Some(4096), gpio: true },
+    Facts { name: "jetson-orin-nano-8gb", engine: Engine::Tensorrt, jetpack: JP6, tensorrt: TRT10, cuda: CUDA12, sm: Some(87), dla: 0, ram_mb: Some(8192), gpio: true },
+    Facts { name: "jetson-orin-nx-8gb", engine: Engine::Tensorrt, jetpack: JP6, tensorrt: TRT10, cuda: CUDA12, sm: Some(87), dla: 1, ram_mb: Some(8192), gpio: true },
+    Facts { name: "jetson-orin-nx-16gb", engine: Engine::Tensorrt, jetpack: JP6, tensorrt: TRT10, cuda: CUDA12, sm: Some(87), dla: 2, ram_mb: Some(16384), gpio: true },
+    Facts { name: "jetson-agx-orin-32gb", engine: Engine::Tensorrt, jetpack: JP6, tensorrt: TRT10, cuda: CUDA12, sm: Some(87), dla: 2, ram_mb: Some(32768), gpio: true },
+    Facts { name: "jetson-agx-orin-64gb", engine: Engine::Tensorrt, jetpack: JP6, tensorrt: TRT10, cuda: CUDA12, sm: Some(87), dla: 2, ram_mb: Some(65536), gpio: true },
+    Facts { name: "jetson-xavier-nx", engine: Engine::Tensorrt, jetpack: JP5, tensorrt: TRT8, cuda: CUDA11, sm: Some(72), dla: 2, ram_mb: Some(8192), gpio: true },
+    Facts { name: "jetson-agx-xavier", engine: Engine::Tensorrt, jetpack: JP5, tensorrt: TRT8, cuda: CUDA11, sm: Some(72), dla: 2, ram_mb: Some(32768), gpio: true },
+    Facts { name: "x86-gpu", engine: Engine::Tensorrt, jetpack: None, tensorrt: TRT10, cuda: CUDA12, sm: Some(86), dla: 0, ram_mb: None, gpio: false },
+    Facts { name: "x86-cpu", engine: Engine::Ort, jetpack: None, tensorrt: None, cuda: None, sm: None, dla: 0, ram_mb: None, gpio: false },
+];
+
+fn version(v: Option<(u32, u32)>) -> Option<Version> {
+    v.map(|(major, minor)| Version::new(major, minor))
+}
+
+#[test]
+fn every_builtin_matches_its_published_facts() {
+    let mut names: Vec<&str> = FACTS.iter().map(|f| f.name).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        Board::builtin_names(),
+        "the fact table and the shipped profiles differ (the profile list is sorted)"
+    );
+    for f in FACTS {
+        let b = Board::builtin(f.name).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let name = f.name;
+        assert_eq!(b.engine, f.engine, "{name}: engine");
+        assert_eq!(b.jetpack, version(f.jetpack), "{name}: JetPack");
+        assert_eq!(b.tensorrt, version(f.tensorrt), "{name}: TensorRT");
+        assert_eq!(b.cuda, version(f.cuda), "{name}: CUDA");
+        assert_eq!(b.cuda_arch_sm, f.sm, "{name}: SM");
+        assert_eq!(b.dla_cores, f.dla, "{name}: DLA cores");
+        assert_eq!(b.gpio.is_some(), f.gpio, "{name}: GPIO block");
+        // The cudarc feature follows the CUDA of the release: 11.4 on JetPack 5, 12.6 on 6.
+        let feature = match f.cuda {
+            Some((11, 4)) => Some(CudaFeature::Cuda11040),
+            Some((12, 6)) => Some(CudaFeature::Cuda12060),
+            None => None,
+            Some(other) => panic!("{name}: no cudarc feature for CUDA {other:?}"),
+        };
+        assert_eq!(b.cuda_feature, feature, "{name}: cudarc feature");
+        if let Some(ram) = f.ram_mb {
+            // CPU, GPU, OS and camera share the module's RAM: at most half goes to the app.
+            assert!(
+                b.memory_budget_mb > 0 && b.memory_budget_mb <= ram / 2,
+                "{name}: budget {} MiB of {ram} MiB",
+                b.memory_budget_mb
+            );
+        }
+        if b.cuda_arch_sm == Some(72) {
+            assert_eq!(
+                b.jetpack.map(|v| v.major),
+                Some(5),
+                "{name}: Xavier is JetPack 5 only"
+            );
+        }
+        if b.jetpack.is_some() {
+            assert!(
+                b.description.contains("not verified on hardware"),
+                "{name}: the description must say what was not verified"
+            );
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use adapts_runtime::bundle::{Bundle, GraphPrecision};
 use adapts_runtime::pipeline::{Pipeline, Verdict};
 use adapts_runtime::preprocess::load_rgb;
 use adapts_runtime::SessionConfig;
-use common::{builder, files, ok, synth, train_args};
+use common::{builder, files, ok, one_product_bundle, synth, train_args};
 
 fn calibrate(bundle: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
     builder()
@@ -135,22 +135,7 @@ fn calibrate_adds_int8_twins_and_appending_calibrates_only_the_new_product() {
 fn int8_precision_without_twins_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, bundle) = (tmp.path().join("data"), tmp.path().join("bundle"));
-    synth(&data, 1, 6, 1);
-    let product = std::fs::read_dir(&data)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    ok(builder()
-        .args(train_args(
-            &data,
-            &bundle,
-            &product.to_string_lossy(),
-            false,
-        ))
-        .output()
-        .unwrap());
+    one_product_bundle(&data, &bundle);
     let opened = Bundle::open(&bundle).unwrap();
     let err = Pipeline::from_bundle_at(&opened, &SessionConfig::default(), GraphPrecision::Int8)
         .unwrap_err()

@@ -21,6 +21,25 @@ pub enum Error {
     #[error("{0}")]
     EngineUnavailable(Box<EngineUnavailable>),
 
+    /// A TensorRT plan store cannot be used: no plans for this device, plans of another
+    /// device or TensorRT version, or a missing or corrupt engine file.
+    #[error("TensorRT plans `{}`: {reason}", path.display())]
+    Plans {
+        /// The store, key folder or file in question.
+        path: PathBuf,
+        /// What is wrong and what rebuilds it.
+        reason: String,
+    },
+
+    /// A GPU operation failed (CUDA driver, NVRTC, or a kernel launch).
+    #[error("GPU: {what}: {message}")]
+    Gpu {
+        /// What was being done.
+        what: String,
+        /// The driver's or compiler's message.
+        message: String,
+    },
+
     /// A model file does not exist.
     #[error("model `{}` does not exist", path.display())]
     ModelNotFound {

@@ -41,12 +41,18 @@
 
 #![deny(missing_docs)]
 
+#[cfg(all(feature = "gpu", feature = "gpu-jetpack5"))]
+compile_error!(
+    "features `gpu` (CUDA 12.6, JetPack 6) and `gpu-jetpack5` (CUDA 11.4) exclude each other: pick one"
+);
+
 pub mod bundle;
 pub mod camera;
 mod engine;
 mod error;
 pub mod fsutil;
 pub mod fuzzing;
+pub mod gpu;
 pub mod heatmap;
 pub mod limits;
 pub mod pipeline;
@@ -64,6 +70,7 @@ pub use engine::ort::{
     ort_runtime, resolve_library, resolve_library_path, OrtError, OrtRuntime, DEFAULT_LIBRARY,
     ORT_DYLIB_ENV,
 };
+pub use engine::plans;
 pub use engine::{
     BoxedRunner, Engine, GraphOptimization, GraphRunner, OrtEngine, OrtSession, SessionConfig,
     TensorInfo,

@@ -35,6 +35,19 @@ impl Normalization {
     }
 }
 
+/// The resized size of an image and the corner of the centre crop inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResizeGeometry {
+    /// Width after resizing.
+    pub width: u32,
+    /// Height after resizing.
+    pub height: u32,
+    /// First column of the crop.
+    pub left: u32,
+    /// First row of the crop.
+    pub top: u32,
+}
+
 /// Resize + centre crop + normalise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preprocess {
@@ -80,7 +93,15 @@ impl Preprocess {
         if (w, h) == (self.crop, self.crop) {
             return img.clone();
         }
-        let (nw, nh) = if self.resize == self.crop {
+        let g = self.geometry(w, h);
+        let resized = image::imageops::resize(img, g.width, g.height, FilterType::Triangle);
+        image::imageops::crop_imm(&resized, g.left, g.top, self.crop, self.crop).to_image()
+    }
+
+    /// Where a `w x h` image goes: the size it is resized to and the crop's corner in it
+    /// (the GPU preprocessing computes the same crop from these).
+    pub fn geometry(&self, w: u32, h: u32) -> ResizeGeometry {
+        let (width, height) = if self.resize == self.crop {
             // Full-frame mode squashes to a square; crop mode keeps the aspect ratio.
             (self.crop, self.crop)
         } else if w <= h {
@@ -94,10 +115,12 @@ impl Preprocess {
                 self.resize,
             )
         };
-        let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
-        let left = (nw - self.crop.min(nw)) / 2;
-        let top = (nh - self.crop.min(nh)) / 2;
-        image::imageops::crop_imm(&resized, left, top, self.crop, self.crop).to_image()
+        ResizeGeometry {
+            width,
+            height,
+            left: (width - self.crop.min(width)) / 2,
+            top: (height - self.crop.min(height)) / 2,
+        }
     }
 
     /// Planar normalised values of a `crop x crop` image.

@@ -69,6 +69,25 @@ pub fn synth(out: &Path, products: usize, train: usize, test_good: usize) {
         .unwrap());
 }
 
+/// A synthetic dataset of one product under `data`, trained into a new bundle at `bundle`;
+/// returns the product's name.
+pub fn one_product_bundle(data: &Path, bundle: &Path) -> String {
+    synth(data, 1, 6, 1);
+    let product = std::fs::read_dir(data)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    ok(builder()
+        .args(train_args(data, bundle, &product, false))
+        .output()
+        .unwrap());
+    product
+}
+
 /// Every file of a bundle directory (temp leftovers included), path -> bytes.
 pub fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();

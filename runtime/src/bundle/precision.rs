@@ -99,12 +99,32 @@ impl Manifest {
         board: &str,
         budget_mib: u64,
     ) -> Result<()> {
-        let mib = self.graph_bytes(precision) as f64 / (1u64 << 20) as f64;
-        if mib > budget_mib as f64 {
+        self.check_memory_budget_with_plans(origin, precision, board, budget_mib, 0)
+    }
+
+    /// [`Manifest::check_memory_budget`] for TensorRT, which holds each graph's plan
+    /// (`plan_bytes` in all) beside the graph it was built from.
+    pub fn check_memory_budget_with_plans(
+        &self,
+        origin: &std::path::Path,
+        precision: GraphPrecision,
+        board: &str,
+        budget_mib: u64,
+        plan_bytes: u64,
+    ) -> Result<()> {
+        let mib = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
+        let graphs = mib(self.graph_bytes(precision));
+        let total = graphs + mib(plan_bytes);
+        if total > budget_mib as f64 {
+            let plans = if plan_bytes > 0 {
+                format!(" and their TensorRT plans {:.1} MiB", mib(plan_bytes))
+            } else {
+                String::new()
+            };
             return Err(Error::InvalidBundle {
                 path: origin.to_path_buf(),
                 reason: format!(
-                    "its graphs take {mib:.1} MiB at --precision {precision}, over the \
+                    "its graphs take {graphs:.1} MiB at --precision {precision}{plans}, over the \
                      {budget_mib} MiB memory budget of board `{board}`; calibrate it to INT8 \
                      (`adapts-builder calibrate --trunk`) or serve fewer products"
                 ),
@@ -172,6 +192,14 @@ mod tests {
         // The INT8 trunk fits where the FP32 one does not.
         m.check_memory_budget(here, GraphPrecision::Auto, "nano", fp32_mib - 1)
             .unwrap();
+        // TensorRT's plans count beside their graphs.
+        m.check_memory_budget_with_plans(here, GraphPrecision::Fp32, "nano", fp32_mib, 0)
+            .unwrap();
+        let err = m
+            .check_memory_budget_with_plans(here, GraphPrecision::Fp32, "nano", fp32_mib, 2 * mib)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TensorRT plans 2.0 MiB"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct BenchArgs {
     /// Print the figures as JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    plans: super::PlanStoreArgs,
 }
 
 /// Percentiles of one set of timings, milliseconds.
@@ -152,6 +154,14 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     .on_engine(args.engine)?;
     let bundle = Bundle::open(&args.bundle)?;
     let m = bundle.manifest().clone();
+    let config = adapts_runtime::gpu::with_plans(
+        config,
+        bundle.dir(),
+        args.plans.store.as_deref(),
+        &m,
+        args.precision,
+        args.plans.dla,
+    )?;
     ort_runtime()?;
     let engine = OrtEngine::new(config);
     let mut pipeline = Pipeline::load(bundle.dir(), &m, &engine, args.precision)?;

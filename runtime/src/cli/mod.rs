@@ -2,7 +2,9 @@
 //! contract. Each subcommand module turns its arguments into library calls and prints.
 
 mod bench;
+mod gpu_check;
 mod info;
+mod plan;
 mod probe;
 mod run;
 mod station;
@@ -47,6 +49,12 @@ enum Command {
     /// Serve an inspection station: triggers (GPIO, stdin, free-run) in, one PASS/FAIL and
     /// one JSON result line per trigger out, products added while it runs.
     Station(station::StationArgs),
+    /// Build on this device the TensorRT plans of a bundle's graphs (GPU builds, on the
+    /// device): only the missing ones, or all with --rebuild-plans.
+    Plan(plan::PlanArgs),
+    /// Check the GPU preprocessing (NVRTC kernels, pinned and device buffers) against the
+    /// CPU's on real images: largest difference and time per frame (GPU builds).
+    GpuCheck(gpu_check::GpuCheckArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -57,7 +65,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Probe(probe_args) => probe::handle(&probe_args),
         Command::Station(station_args) => station::handle(&station_args),
         Command::Bench(bench_args) => bench::handle(&bench_args),
+        Command::Plan(plan_args) => plan::handle(&plan_args),
+        Command::GpuCheck(check_args) => gpu_check::handle(&check_args),
     }
+}
+
+/// `--plans` and `--dla`: which TensorRT plans `--engine tensorrt` runs with.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanStoreArgs {
+    /// TensorRT plan store, as `adapts-runtime plan --plans` wrote it (default: BUNDLE.plans
+    /// beside the bundle folder). `--engine tensorrt` only.
+    #[arg(long = "plans", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Run the plans built for DLA core N (`plan --dla N`). `--engine tensorrt` only.
+    #[arg(long, value_name = "N")]
+    pub dla: Option<u32>,
 }
 
 /// `--trust-key`, for the subcommands that judge with a bundle.

@@ -57,6 +57,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     board: Option<String>,
     #[command(flatten)]
+    plans: super::PlanStoreArgs,
+    #[command(flatten)]
     trust: super::TrustArgs,
 }
 
@@ -150,11 +152,21 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
             .into());
         }
     }
+    let config = adapts_runtime::gpu::with_plans(
+        config,
+        bundle.dir(),
+        args.plans.store.as_deref(),
+        manifest,
+        args.precision,
+        args.plans.dla,
+    )?;
     if let Some(name) = &args.board {
         let board =
             adapts_boards::Board::load(name).map_err(|e| anyhow::anyhow!("--board {name}: {e}"))?;
-        manifest.check_memory_budget(
+        adapts_runtime::gpu::check_memory_budget(
+            &config,
             bundle.dir(),
+            manifest,
             args.precision,
             &board.name,
             board.memory_budget_mb,

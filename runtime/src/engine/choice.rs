@@ -189,7 +189,7 @@ impl LibraryProbe for SystemProbe {
 
 /// The first library `provider` needs that `probe` cannot find, as an error.
 fn check(provider: Provider, probe: &dyn LibraryProbe) -> Result<()> {
-    if provider != Provider::Cpu && !cfg!(feature = "gpu") {
+    if provider != Provider::Cpu && !cfg!(feature = "gpu-core") {
         return Err(gpu_not_built(provider));
     }
     let engine = provider.engine().to_string();
@@ -317,7 +317,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("--engine tensorrt: "), "{err}");
-        if cfg!(feature = "gpu") {
+        if cfg!(feature = "gpu-core") {
             assert!(err.contains("libonnxruntime_providers_shared.so"), "{err}");
             assert!(
                 err.contains(&bare.dir.path().display().to_string()),
@@ -328,7 +328,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "gpu")]
+    #[cfg(feature = "gpu-core")]
     #[test]
     fn each_library_is_checked_in_turn() {
         let no_cudart = Fake::new(&ALL_ORT, &[]);
@@ -368,7 +368,7 @@ mod tests {
         );
     }
 
-    #[cfg(not(feature = "gpu"))]
+    #[cfg(not(feature = "gpu-core"))]
     #[test]
     fn without_the_gpu_feature_every_gpu_engine_is_refused() {
         let jetson = Fake::new(&ALL_ORT, &["libcudart.so.12", "libnvinfer.so.10"]);

@@ -11,6 +11,7 @@ pub mod choice;
 #[cfg(test)]
 pub(crate) mod fake;
 pub(crate) mod ort;
+pub mod plans;
 
 pub use self::ort::OrtSession;
 
@@ -168,6 +169,10 @@ pub struct SessionConfig {
     pub intra_op_spinning: bool,
     /// Execution provider (see [`choice::resolve`], which checks its libraries first).
     pub provider: choice::Provider,
+    /// TensorRT's plans for this device (the TensorRT provider only): each graph's engine
+    /// cache, checked before its session is created. `None`: TensorRT builds engines in
+    /// memory at every start.
+    pub plans: Option<plans::PlanCache>,
 }
 
 impl SessionConfig {

@@ -59,6 +59,11 @@ impl Admission {
         self
     }
 
+    /// The board's name and memory budget in MiB, when one is set.
+    pub fn budget(&self) -> Option<(&str, u64)> {
+        self.budget.as_ref().map(|(b, m)| (b.as_str(), *m))
+    }
+
     /// Keeps the highest admitted sequence number in `path` (one decimal number), so that the
     /// downgrade rule holds across restarts: the number in it is the floor for the first
     /// bundle. A missing file is a floor of 0; an unreadable or malformed one is an error
@@ -147,7 +152,27 @@ pub fn load_verified(
     admission: &Admission,
 ) -> crate::Result<(Pipeline, String)> {
     let bundle = admission.open(dir)?;
-    let mut pipeline = Pipeline::from_bundle(&bundle, config)?;
+    // TensorRT runs this bundle's plans from BUNDLE.plans (read again at every load, so plans
+    // built for an added product are found by the reload that follows).
+    let config = crate::gpu::with_plans(
+        config.clone(),
+        bundle.dir(),
+        None,
+        bundle.manifest(),
+        GraphPrecision::Auto,
+        None,
+    )?;
+    if let (Some(_), Some((board, mib))) = (&config.plans, admission.budget()) {
+        crate::gpu::check_memory_budget(
+            &config,
+            bundle.dir(),
+            bundle.manifest(),
+            GraphPrecision::Auto,
+            board,
+            mib,
+        )?;
+    }
+    let mut pipeline = Pipeline::from_bundle(&bundle, &config)?;
     let size = pipeline.manifest().trunk.input_size;
     let grey = RgbImage::from_pixel(size, size, Rgb([128, 128, 128]));
     let warm = pipeline.infer(&grey, None);

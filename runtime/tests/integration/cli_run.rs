@@ -321,6 +321,59 @@ fn setup_errors_exit_with_2_and_say_why() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On a machine without a GPU (this one, in CI), every GPU command stops before touching
+/// the bundle's plans, with the error that names what is missing.
+#[test]
+fn gpu_commands_without_a_gpu_say_what_is_missing() -> anyhow::Result<()> {
+    let s = setup()?;
+    let expect_missing = |args: &[&str]| -> anyhow::Result<String> {
+        let o = runtime().args(args).output()?;
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        // A build without the `gpu` feature says so; a GPU build names the first library
+        // it cannot find (this machine has ONNX Runtime's CPU build only).
+        assert!(
+            stderr.contains("--features gpu") || stderr.contains("not found (looked in"),
+            "{args:?}: {stderr}"
+        );
+        Ok(stderr)
+    };
+    let bundle = s.bundle.to_str().unwrap();
+    let stderr = expect_missing(&["plan", "--bundle", bundle])?;
+    assert!(stderr.contains("--engine tensorrt"), "{stderr}");
+    assert!(!s.root.join("bundle.plans").exists(), "no store is created");
+    expect_missing(&[
+        "gpu-check",
+        "--images",
+        s.frames.join("red").to_str().unwrap(),
+    ])?;
+    let out = s.root.join("r.jsonl");
+    let source = format!("dir:{}", s.frames.display());
+    let out_arg = out.to_str().unwrap();
+    let stderr = expect_missing(&[
+        "run", "--bundle", bundle, "--source", &source, "--out", out_arg, "--engine", "tensorrt",
+    ])?;
+    assert!(stderr.contains("--engine tensorrt"), "{stderr}");
+    assert!(!out.exists());
+
+    // A board without DLA refuses --dla before anything else is tried.
+    let o = runtime()
+        .args([
+            "plan",
+            "--bundle",
+            bundle,
+            "--board",
+            "jetson-orin-nano-8gb",
+            "--dla",
+            "0",
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has 0 DLA cores"), "{stderr}");
+    Ok(())
+}
+
 #[test]
 fn info_reports_products_and_footprint() -> anyhow::Result<()> {
     let s = setup()?;

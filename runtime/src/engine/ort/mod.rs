@@ -26,10 +26,11 @@ use crate::tensor::Tensor;
 
 /// Registers the GPU execution provider, failing (not falling back) when ONNX Runtime cannot
 /// create it; the CPU needs nothing.
-#[cfg(feature = "gpu")]
+#[cfg(feature = "gpu-core")]
 fn with_provider(
     builder: ort::session::builder::SessionBuilder,
     provider: Provider,
+    plans: Option<&super::plans::PlanCache>,
     path: &Path,
 ) -> Result<ort::session::builder::SessionBuilder> {
     use ort::ep;
@@ -37,7 +38,7 @@ fn with_provider(
         Provider::Cpu => return Ok(builder),
         Provider::Cuda => vec![ep::CUDA::default().build().error_on_failure()],
         Provider::TensorRt => vec![
-            ep::TensorRT::default().build().error_on_failure(),
+            tensorrt(plans, path)?.build().error_on_failure(),
             ep::CUDA::default().build().error_on_failure(),
         ],
     };
@@ -49,12 +50,39 @@ fn with_provider(
     })
 }
 
+/// TensorRT's options for the graph at `path`: its engine cache and the shared timing cache
+/// in the plan store, FP16 kernels allowed, INT8 for INT8 plans (the graphs' Q/DQ pairs give
+/// the scales: explicit quantization, no calibration table), and the DLA core with GPU
+/// fallback when the plans are for one. Input shapes are fixed but for the batch, which the
+/// pipeline keeps at 1, so the engine is built for the shapes of the first run.
+#[cfg(feature = "gpu-core")]
+fn tensorrt(plans: Option<&super::plans::PlanCache>, path: &Path) -> Result<ort::ep::TensorRT> {
+    let trt = ort::ep::TensorRT::default().with_device_id(0);
+    let Some(plans) = plans else {
+        return Ok(trt);
+    };
+    let dir = plans.graph_dir(path)?;
+    let key = plans.key();
+    let mut trt = trt
+        .with_engine_cache(true)
+        .with_engine_cache_path(dir.display())
+        .with_timing_cache(true)
+        .with_timing_cache_path(plans.timing_dir().display())
+        .with_fp16(true)
+        .with_int8(key.precision == super::plans::PlanPrecision::Int8);
+    if let Some(core) = key.dla_core {
+        trt = trt.with_dla(true).with_dla_core(core);
+    }
+    Ok(trt)
+}
+
 /// Without the `gpu` feature only the CPU exists; [`super::choice::resolve`] refuses the rest
 /// before a session is built.
-#[cfg(not(feature = "gpu"))]
+#[cfg(not(feature = "gpu-core"))]
 fn with_provider(
     builder: ort::session::builder::SessionBuilder,
     provider: Provider,
+    _plans: Option<&super::plans::PlanCache>,
     _path: &Path,
 ) -> Result<ort::session::builder::SessionBuilder> {
     match provider {
@@ -103,7 +131,7 @@ fn build(path: &Path, config: &SessionConfig, threads: Option<usize>) -> Result<
             .with_intra_threads(threads)
             .map_err(|e| load_error(e.into()))?;
     }
-    builder = with_provider(builder, config.provider, path)?;
+    builder = with_provider(builder, config.provider, config.plans.as_ref(), path)?;
     builder.commit_from_file(path).map_err(load_error)
 }
 
@@ -238,27 +266,60 @@ impl OrtSession {
                 source,
             })
         })?;
-        outputs
-            .iter()
-            .map(|(name, value)| {
-                let (shape, data) =
-                    value
-                        .try_extract_tensor::<f32>()
-                        .map_err(|_| Error::UnsupportedType {
-                            model: model.clone(),
-                            role: "output",
-                            name: name.to_owned(),
-                            found: value.dtype().to_string(),
-                        })?;
-                // ONNX Runtime reports concrete (non-negative) dimensions for computed values;
-                // `Tensor::new` catches any disagreement with the data length.
-                let shape = shape
-                    .iter()
-                    .map(|&d| usize::try_from(d).unwrap_or(0))
-                    .collect();
-                Ok((name.to_owned(), Tensor::new(shape, data.to_vec())?))
+        host_outputs(model, &outputs)
+    }
+
+    /// Runs the graph with its input `name` read from CUDA memory on GPU 0 (`shape`, f32),
+    /// bound through ONNX Runtime's I/O binding, so a frame preprocessed on the GPU is not
+    /// copied back first. The outputs come back to the host. Sessions of the CUDA or
+    /// TensorRT provider only.
+    ///
+    /// # Safety
+    /// `ptr` must address `shape`'s number of f32 values on GPU 0, written before the call
+    /// (the writing stream synchronised) and alive until it returns.
+    #[cfg(feature = "gpu-core")]
+    pub unsafe fn run_device_input(
+        &mut self,
+        name: &str,
+        ptr: u64,
+        shape: &[usize],
+    ) -> Result<Vec<(String, Tensor)>> {
+        use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+        let model = self.model.clone();
+        let fail = |source: ort::Error| {
+            Error::from(OrtError::Run {
+                model: model.clone(),
+                source,
             })
-            .collect()
+        };
+        let device = MemoryInfo::new(
+            AllocationDevice::CUDA,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(fail)?;
+        // SAFETY: the caller guarantees the device buffer (see above).
+        let tensor = unsafe {
+            ort::value::TensorRefMut::<f32>::from_raw(device, ptr as *mut _, shape.to_vec().into())
+        }
+        .map_err(fail)?;
+        let mut binding = self.session.create_binding().map_err(fail)?;
+        binding.bind_input(name, &tensor).map_err(fail)?;
+        let host = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(fail)?;
+        for output in &self.outputs {
+            binding
+                .bind_output_to_device(output.name.as_str(), &host)
+                .map_err(fail)?;
+        }
+        let outputs = self.session.run_binding(&binding).map_err(fail)?;
+        host_outputs(&model, &outputs)
     }
 
     /// Checks names, completeness, element types and shapes of the inputs to a run.
@@ -306,6 +367,34 @@ impl OrtSession {
         }
         Ok(())
     }
+}
+
+/// Every output of a run, copied into host tensors by name.
+fn host_outputs(
+    model: &Path,
+    outputs: &ort::session::SessionOutputs<'_>,
+) -> Result<Vec<(String, Tensor)>> {
+    outputs
+        .iter()
+        .map(|(name, value)| {
+            let (shape, data) =
+                value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|_| Error::UnsupportedType {
+                        model: model.to_path_buf(),
+                        role: "output",
+                        name: name.to_owned(),
+                        found: value.dtype().to_string(),
+                    })?;
+            // ONNX Runtime reports concrete (non-negative) dimensions for computed values;
+            // `Tensor::new` catches any disagreement with the data length.
+            let shape = shape
+                .iter()
+                .map(|&d| usize::try_from(d).unwrap_or(0))
+                .collect();
+            Ok((name.to_owned(), Tensor::new(shape, data.to_vec())?))
+        })
+        .collect()
 }
 
 fn optimization_level(level: GraphOptimization) -> GraphOptimizationLevel {
