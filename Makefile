@@ -16,7 +16,7 @@ setup:
 DEMO ?= out/demo
 DATA ?=
 CATEGORIES ?= fabric,washer,wood
-EPOCHS ?= 10
+EPOCHS ?=
 RUNTIME := target/release/adapts-runtime
 DEMO_DATA := $(if $(DATA),$(DATA),$(DEMO)/data)
 comma := ,
@@ -27,7 +27,7 @@ demo: setup
 	$(if $(DATA),,$(BUILDER) synth --out $(DEMO)/data --products 4 --size 224)
 	$(BUILDER) train --data $(DEMO_DATA) --layout mvtec --categories $(CATEGORIES) \
 		--trunk effnet-lite0 --weights weights/efficientnet-lite0.pth --preset s \
-		--epochs $(EPOCHS) --out $(DEMO)/bundle --json $(DEMO)/train.json
+		$(if $(EPOCHS),--epochs $(EPOCHS)) --out $(DEMO)/bundle --json $(DEMO)/train.json
 	$(BUILDER) info --bundle $(DEMO)/bundle
 	rm -rf $(DEMO)/mixed
 	for p in $(DEMO_PRODUCTS); do mkdir -p $(DEMO)/mixed/$$p && cp -R $(DEMO_DATA)/$$p/test/. $(DEMO)/mixed/$$p/; done

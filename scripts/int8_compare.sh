@@ -2,13 +2,13 @@
 # INT8 against FP32 on one labelled dataset: trains local-recipe bundles (presets S and M,
 # EfficientNet-Lite0), calibrates a copy of each (product maps only, then trunk and maps),
 # evaluates all three, and prints one table (I-ROC, P-ROC, AUPRO, ms per image, bytes).
-#   scripts/int8_compare.sh DATA LAYOUT OUT [EPOCHS] [CATEGORIES]
+#   scripts/int8_compare.sh DATA LAYOUT OUT [EPOCHS] [CATEGORIES]   (no EPOCHS: the recipe's default)
 #   scripts/int8_compare.sh /data/mtd mtd out/int8-mtd
 #   scripts/int8_compare.sh out/demo/data mvtec out/int8-demo 10 fabric,washer,wood
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ $# -ge 3 ] || { sed -n 2,7p "$0"; exit 2; }
-data=$1 layout=$2 out=$3 epochs=${4:-10} categories=${5:-}
+data=$1 layout=$2 out=$3 epochs=${4:-} categories=${5:-}
 builder=target/release/adapts-builder
 cats=()
 [ -n "$categories" ] && cats=(--categories "$categories")
@@ -17,12 +17,13 @@ for preset in s m; do
     fp32=$out/$preset-fp32
     rm -rf "$fp32" "$out/$preset-maps" "$out/$preset-int8"
     "$builder" train --data "$data" --layout "$layout" "${cats[@]}" --weights weights/efficientnet-lite0.pth \
-        --preset $preset --epochs "$epochs" --out "$fp32"
+        --preset $preset ${epochs:+--epochs "$epochs"} --out "$fp32"
     cp -R "$fp32" "$out/$preset-maps"
     "$builder" calibrate --bundle "$out/$preset-maps" --data "$data" --layout "$layout" \
         --json "$out/$preset-maps-calibrate.json"
     cp -R "$fp32" "$out/$preset-int8"
     "$builder" calibrate --bundle "$out/$preset-int8" --data "$data" --layout "$layout" --trunk \
+        ${epochs:+--epochs "$epochs"} \
         --json "$out/$preset-int8-calibrate.json"
     for variant in fp32 maps int8; do
         "$builder" eval --bundle "$out/$preset-$variant" --data "$data" --layout "$layout" "${cats[@]}" \

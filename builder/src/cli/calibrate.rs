@@ -44,9 +44,9 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// With an INT8 trunk, each product map is fitted again on its features: epochs, as
-    /// given to `train`.
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
+    /// given to `train` [default: the recipe's, as for `train`].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Images per training step of that fit, as given to `train`.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,

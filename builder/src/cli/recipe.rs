@@ -2,9 +2,13 @@
 //! scoring's settings.
 
 use adapts_builder::train::calibrate::ThresholdRule;
+use adapts_builder::train::local::LOCAL_STEPS;
 use adapts_builder::train::plan::Recipe;
 use adapts_builder::train::TrainConfig;
 use clap::{Args, ValueEnum};
+
+/// Epochs of the paper's recipe unless `--epochs` says otherwise.
+const PAPER_EPOCHS: usize = 10;
 
 /// On or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,9 +43,11 @@ pub struct RecipeArgs {
 
 impl RecipeArgs {
     /// The training settings with these options applied.
-    pub fn config(&self, epochs: usize, batch_size: usize, seed: u64) -> TrainConfig {
+    /// `epochs` is the command line's `--epochs`; without it, the paper's recipe trains 10
+    /// epochs and local scoring [`LOCAL_STEPS`] optimisation steps.
+    pub fn config(&self, epochs: Option<usize>, batch_size: usize, seed: u64) -> TrainConfig {
         let mut config = TrainConfig {
-            epochs,
+            epochs: epochs.unwrap_or(PAPER_EPOCHS),
             batch_size,
             seed,
             threshold: self.threshold,
@@ -50,6 +56,33 @@ impl RecipeArgs {
         config.local.noise = self.noise;
         config.local.smooth_sigma = self.smooth_sigma;
         config.local.per_location = self.location_norm == Switch::On;
+        if epochs.is_none() {
+            config.local.steps = Some(LOCAL_STEPS);
+        }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+    }
+
+    #[test]
+    fn local_maps_train_a_step_budget_unless_epochs_are_given() {
+        let local = Cli::parse_from(["t"]).recipe;
+        let config = local.config(None, 8, 0);
+        assert_eq!(config.local.steps, Some(LOCAL_STEPS));
+        let config = local.config(Some(5), 8, 0);
+        assert_eq!((config.local.steps, config.epochs), (None, 5));
+        let paper = Cli::parse_from(["t", "--recipe", "paper"]).recipe;
+        assert_eq!(paper.config(None, 8, 0).epochs, PAPER_EPOCHS);
     }
 }
