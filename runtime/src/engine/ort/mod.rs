@@ -16,6 +16,7 @@ use super::{GraphOptimization, SessionConfig, TensorInfo};
 use crate::error::{Error, Result};
 mod env;
 mod error;
+mod metadata;
 
 pub use env::{
     ort_runtime, resolve_library, resolve_library_path, OrtRuntime, DEFAULT_LIBRARY, ORT_DYLIB_ENV,
@@ -97,12 +98,9 @@ fn with_provider(
 /// 1.6 M-MAC head 0.04 against 0.07 ms, and a 36 M-MAC map the same on both.
 pub const LIGHT_GRAPH_MACS: u64 = 16_000_000;
 
-/// The multiply-accumulates per image the builder recorded in the graph's metadata.
-fn macs_per_image(session: &Session) -> Option<u64> {
-    session
-        .metadata()
-        .ok()?
-        .custom(crate::bundle::manifest::MACS_KEY)?
+/// The multiply-accumulates per image the builder recorded in the graph file's metadata.
+fn macs_per_image(path: &Path) -> Option<u64> {
+    metadata::metadata_value(path, crate::bundle::manifest::MACS_KEY)?
         .parse()
         .ok()
 }
@@ -178,17 +176,17 @@ impl OrtSession {
             });
         }
         let runtime = ort_runtime()?;
-        let mut threads = config.intra_op_threads;
-        let mut session = build(path, config, threads)?;
         // A graph of few multiply-accumulates (a product map, the head) runs faster on one
         // thread: waking the pool for each of its small operators costs more than they take.
         let light = config.intra_op_threads.is_none()
             && config.provider == Provider::Cpu
-            && macs_per_image(&session).is_some_and(|m| m < LIGHT_GRAPH_MACS);
-        if light {
-            threads = Some(1);
-            session = build(path, config, threads)?;
-        }
+            && macs_per_image(path).is_some_and(|m| m < LIGHT_GRAPH_MACS);
+        let threads = if light {
+            Some(1)
+        } else {
+            config.intra_op_threads
+        };
+        let session = build(path, config, threads)?;
         let inputs = session.inputs().iter().map(tensor_info).collect();
         let outputs = session.outputs().iter().map(tensor_info).collect();
         log::debug!(
