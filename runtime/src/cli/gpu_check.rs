@@ -136,11 +136,12 @@ fn check(
 ) -> anyhow::Result<Report> {
     use adapts_runtime::camera::convert::to_rgb;
     use adapts_runtime::gpu::kernels::encode_frame;
-    use adapts_runtime::gpu::{GpuDevice, GpuPreprocessor};
+    use adapts_runtime::gpu::{GpuDevice, GpuPreprocessor, PreprocessKernels};
     use std::time::Instant;
 
     let device = GpuDevice::open(0)?;
     let cc = device.compute_capability()?;
+    let kernels = PreprocessKernels::compile(&device)?;
     let mut trunk = match &args.trunk {
         Some(path) => {
             let config = adapts_runtime::SessionConfig::default()
@@ -157,7 +158,7 @@ fn check(
         let img = adapts_runtime::preprocess::load_rgb(path)?;
         let (frame, bytes) =
             encode_frame(&img, args.format, 0).expect("the format parses to a GPU format");
-        let mut gpu = GpuPreprocessor::new(&device, frame, preprocess)?;
+        let mut gpu = GpuPreprocessor::new(&kernels, frame, preprocess)?;
         let mut want = Vec::new();
         for _ in 0..args.iters.max(1) {
             let start = Instant::now();

@@ -66,9 +66,12 @@ impl FrameLayout {
         }
     }
 
-    /// Bytes a frame needs.
+    /// Bytes a frame needs (0 for an empty frame).
     pub fn frame_bytes(&self) -> usize {
-        self.stride() * (self.height as usize - 1) + self.row_bytes()
+        match self.height as usize {
+            0 => 0,
+            h => self.stride() * (h - 1) + self.row_bytes(),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ mod preprocess;
 #[cfg(feature = "gpu-core")]
 pub use device::{GpuDevice, SystemDevice};
 #[cfg(feature = "gpu-core")]
-pub use preprocess::{GpuPreprocessor, StageTimes};
+pub use preprocess::{GpuPreprocessor, PreprocessKernels, StageTimes};
 
 use std::path::Path;
 

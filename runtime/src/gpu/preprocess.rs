@@ -61,15 +61,17 @@ impl std::fmt::Debug for GpuPreprocessor {
     }
 }
 
-impl GpuPreprocessor {
-    /// Compiles the kernels with NVRTC for this GPU and allocates the buffers for frames of
-    /// `frame`'s layout.
-    pub fn new(device: &GpuDevice, frame: FrameLayout, preprocess: &Preprocess) -> Result<Self> {
-        let code = frame.format_code().ok_or_else(|| Error::Gpu {
-            what: "preprocessing on the GPU".into(),
-            message: format!("{:?} frames are converted on the CPU", frame.format),
-        })?;
-        debug_assert!(code >= 0);
+/// The preprocessing kernels compiled by NVRTC for one GPU: once per process, shared by
+/// every frame layout's [`GpuPreprocessor`].
+#[derive(Debug, Clone)]
+pub struct PreprocessKernels {
+    device: GpuDevice,
+    functions: Vec<CudaFunction>,
+}
+
+impl PreprocessKernels {
+    /// Compiles [`PREPROCESS_SOURCE`] for `device`'s compute capability and loads its kernels.
+    pub fn compile(device: &GpuDevice) -> Result<Self> {
         // SAFETY: only tries to open the NVRTC library.
         if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
             return Err(missing(
@@ -96,8 +98,8 @@ impl GpuPreprocessor {
             what: "compiling the preprocessing kernels with NVRTC".into(),
             message: e.to_string(),
         })?;
-        let ctx = device.context();
-        let module = ctx
+        let module = device
+            .context()
             .load_module(ptx)
             .map_err(driver_error("loading the preprocessing kernels"))?;
         let functions = KERNELS
@@ -108,6 +110,45 @@ impl GpuPreprocessor {
                     .map_err(driver_error(format!("finding kernel {k}")))
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            device: device.clone(),
+            functions,
+        })
+    }
+}
+
+impl GpuPreprocessor {
+    /// Buffers and a stream for frames of `frame`'s layout, run by `kernels`.
+    pub fn new(
+        kernels: &PreprocessKernels,
+        frame: FrameLayout,
+        preprocess: &Preprocess,
+    ) -> Result<Self> {
+        let refuse = |message: String| Error::Gpu {
+            what: "preprocessing on the GPU".into(),
+            message,
+        };
+        frame.format_code().ok_or_else(|| {
+            refuse(format!(
+                "{:?} frames are converted on the CPU",
+                frame.format
+            ))
+        })?;
+        if frame.width == 0 || frame.height == 0 || preprocess.crop == 0 {
+            return Err(refuse(format!(
+                "a {}x{} frame to a {} px input",
+                frame.width, frame.height, preprocess.crop
+            )));
+        }
+        if frame.stride != 0 && frame.stride < frame.row_bytes() {
+            return Err(refuse(format!(
+                "row stride {} is shorter than a row ({} bytes)",
+                frame.stride,
+                frame.row_bytes()
+            )));
+        }
+        let functions = kernels.functions.clone();
+        let ctx = kernels.device.context();
         let stream = ctx
             .new_stream()
             .map_err(driver_error("creating a stream"))?;

@@ -143,6 +143,23 @@ fn a_graph_without_a_plan_is_refused_when_running_and_gets_a_folder_when_buildin
 }
 
 #[test]
+fn a_graph_tensorrt_took_nothing_of_is_recorded_without_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("bundle.plans");
+    let head = graph(tmp.path(), "head.onnx", b"a graph of CUDA-only nodes");
+    let cache = PlanCache::for_build(&root, key(PlanPrecision::Fp16), false).unwrap();
+    cache.graph_dir(&head).unwrap();
+    let entries = cache
+        .record(&[("head.onnx".into(), head.clone())], "1.20.0")
+        .unwrap();
+    assert!(entries[0].files.is_empty());
+    PlanCache::open(&root, key(PlanPrecision::Fp16))
+        .unwrap()
+        .graph_dir(&head)
+        .unwrap();
+}
+
+#[test]
 fn a_corrupt_or_missing_engine_file_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("bundle.plans");
