@@ -421,3 +421,81 @@ fn tensor_info(outlet: &Outlet) -> TensorInfo {
         shape,
     }
 }
+
+#[cfg(all(test, feature = "gpu-core"))]
+mod tensorrt_options {
+    //! The TensorRT provider options a session gets from the plan store (printed through the
+    //! provider's `Debug`, which lists every option by ONNX Runtime's key).
+
+    use super::tensorrt;
+    use crate::engine::plans::{
+        ComputeCapability, DeviceKey, PlanCache, PlanPrecision, TrtVersion,
+    };
+
+    fn options(precision: PlanPrecision, dla_core: Option<u32>) -> (String, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let graph = tmp.path().join("map.onnx");
+        std::fs::write(&graph, b"graph").unwrap();
+        let key = DeviceKey {
+            tensorrt: TrtVersion::from_lib_version(8502).unwrap(),
+            compute_capability: ComputeCapability { major: 7, minor: 2 },
+            precision,
+            dla_core,
+        };
+        let cache = PlanCache::for_build(&tmp.path().join("b.plans"), key, false).unwrap();
+        let text = format!("{:?}", tensorrt(Some(&cache), &graph).unwrap());
+        (text, tmp)
+    }
+
+    /// Whether option `key` is `value` (flags print as `true`/`false` or `1`/`0`).
+    fn has(text: &str, key: &str, value: &str) -> bool {
+        let alike: &[&str] = match value {
+            "1" => &["1", "true"],
+            "0" => &["0", "false"],
+            v => &[v],
+        };
+        alike
+            .iter()
+            .any(|v| text.contains(&format!("\"{key}\": \"{v}\"")))
+    }
+
+    #[test]
+    fn int8_plans_on_a_dla_core_set_cache_timing_precision_and_dla() {
+        let (text, tmp) = options(PlanPrecision::Int8, Some(1));
+        for (key, value) in [
+            ("trt_engine_cache_enable", "1"),
+            ("trt_timing_cache_enable", "1"),
+            ("trt_fp16_enable", "1"),
+            ("trt_int8_enable", "1"),
+            ("trt_dla_enable", "1"),
+            ("trt_dla_core", "1"),
+            ("device_id", "0"),
+        ] {
+            assert!(has(&text, key, value), "{key} = {value} in {text}");
+        }
+        let key_dir = tmp.path().join("b.plans").join("trt8.5.2-sm72-int8-dla1");
+        assert!(
+            text.contains(&key_dir.join("timing").display().to_string()),
+            "{text}"
+        );
+        assert!(text.contains("trt_engine_cache_path"), "{text}");
+    }
+
+    #[test]
+    fn fp16_plans_leave_int8_and_the_dla_off() {
+        let (text, _tmp) = options(PlanPrecision::Fp16, None);
+        assert!(has(&text, "trt_int8_enable", "0"), "{text}");
+        assert!(has(&text, "trt_fp16_enable", "1"), "{text}");
+        assert!(!text.contains("trt_dla_enable"), "{text}");
+    }
+
+    #[test]
+    fn without_a_store_tensorrt_caches_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{:?}",
+            tensorrt(None, &tmp.path().join("any.onnx")).unwrap()
+        );
+        assert!(!text.contains("trt_engine_cache"), "{text}");
+    }
+}
