@@ -163,6 +163,8 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
         args.plans.dla,
     )?;
     ort_runtime()?;
+    // TensorRT's plans are of one precision: the FP32 trunk has none beside INT8 plans.
+    let plans_of_one_precision = config.plans.is_some();
     let engine = OrtEngine::new(config);
     let mut pipeline = Pipeline::load(bundle.dir(), &m, &engine, args.precision)?;
     let images = frames(args, m.trunk.input_size)?;
@@ -187,7 +189,13 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     // and in FP32 beside it when that is a different graph.
     let int8_trunk = m.graph_file(&m.trunk_graph, args.precision) != m.trunk_graph;
     let mut bare = BareTrunk::load(&engine, &bundle, &m, args.precision)?;
-    let mut bare_fp32 = if int8_trunk {
+    let mut bare_fp32 = if int8_trunk && plans_of_one_precision {
+        log::info!(
+            "bench: the FP32 trunk is not timed beside TensorRT's INT8 plans; run bench with \
+             --precision fp32 on fp16 plans (`plan --precision fp16`) for it"
+        );
+        None
+    } else if int8_trunk {
         Some(BareTrunk::load(&engine, &bundle, &m, GraphPrecision::Fp32)?)
     } else {
         None
