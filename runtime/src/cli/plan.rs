@@ -94,7 +94,8 @@ pub fn handle(args: &PlanArgs) -> anyhow::Result<()> {
         .plans
         .clone()
         .unwrap_or_else(|| default_store(bundle.dir()));
-    let cache = PlanCache::for_build(&store, key, args.rebuild_plans)?;
+    let cache = PlanCache::for_build(&store, key, args.rebuild_plans)?
+        .with_known_hashes(adapts_runtime::gpu::known_hashes(bundle.dir(), m));
     let before: HashSet<String> = cache
         .read_index()?
         .plans

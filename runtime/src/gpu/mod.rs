@@ -67,12 +67,22 @@ pub fn with_plans(
     }
     let key = device_key(PlanPrecision::for_graphs(precision, manifest), dla_core)?;
     let root = store.map_or_else(|| default_store(bundle_dir), Path::to_path_buf);
-    let plans = PlanCache::open(&root, key)?;
+    let plans = PlanCache::open(&root, key)?.with_known_hashes(known_hashes(bundle_dir, manifest));
     log::info!("TensorRT plans: {} ({key})", plans.key_dir().display());
     Ok(SessionConfig {
         plans: Some(plans),
         ..config
     })
+}
+
+/// The sha256 of every file the manifest lists, by its path under `bundle_dir` (checked when
+/// the bundle was opened).
+pub fn known_hashes(bundle_dir: &Path, manifest: &Manifest) -> Vec<(std::path::PathBuf, String)> {
+    manifest
+        .files
+        .iter()
+        .map(|f| (bundle_dir.join(&f.path), f.sha256.clone()))
+        .collect()
 }
 
 /// Refuses a bundle whose graphs in `precision` and, with TensorRT, their plans exceed

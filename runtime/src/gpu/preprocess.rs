@@ -195,10 +195,9 @@ impl GpuPreprocessor {
                 ),
             });
         }
-        let fail = |what: &'static str| driver_error(what);
         self.staging
             .as_mut_slice()
-            .map_err(fail("writing the pinned frame buffer"))?
+            .map_err(driver_error("writing the pinned frame buffer"))?
             .copy_from_slice(&bytes[..need]);
         let event = |s: &CudaStream| {
             s.record_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
@@ -207,7 +206,7 @@ impl GpuPreprocessor {
         let start = event(&self.stream)?;
         self.stream
             .memcpy_htod(&self.staging, &mut self.frame)
-            .map_err(fail("uploading the frame"))?;
+            .map_err(driver_error("uploading the frame"))?;
         let uploaded = event(&self.stream)?;
 
         let (width, height) = (f.width as i32, f.height as i32);
@@ -225,7 +224,6 @@ impl GpuPreprocessor {
                 shared_mem_bytes: 0,
             }
         };
-        let launch = driver_error("launching a preprocessing kernel");
         let mut unpack = self.stream.launch_builder(&self.functions[0]);
         unpack
             .arg(&self.frame)
@@ -236,7 +234,8 @@ impl GpuPreprocessor {
             .arg(&mut self.rgb);
         // SAFETY: the arguments match `adapts_unpack`'s parameters, and the buffers hold
         // what the grid reads and writes (sizes from the same `LaunchPlan`).
-        unsafe { unpack.launch(config(f.width, f.height)) }.map_err(launch)?;
+        unsafe { unpack.launch(config(f.width, f.height)) }
+            .map_err(driver_error("launching a preprocessing kernel"))?;
         let unpacked = event(&self.stream)?;
 
         let mut rows = self.stream.launch_builder(&self.functions[1]);
@@ -263,7 +262,8 @@ impl GpuPreprocessor {
         unsafe { cols.launch(config(self.plan.crop, self.plan.crop)) }
             .map_err(driver_error("launching a preprocessing kernel"))?;
         let done = event(&self.stream)?;
-        done.synchronize().map_err(fail("waiting for the frame"))?;
+        done.synchronize()
+            .map_err(driver_error("waiting for the frame"))?;
         let ms = |a: &cudarc::driver::CudaEvent, b: &cudarc::driver::CudaEvent| {
             a.elapsed_ms(b)
                 .map_err(driver_error("reading an event's time"))

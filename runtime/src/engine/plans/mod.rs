@@ -105,6 +105,9 @@ pub struct PlanCache {
     key: DeviceKey,
     /// Whether graphs without a plan get a fresh folder (building) or are an error (using).
     build: bool,
+    /// sha256 of graph files already verified against their bundle's manifest, by path, so
+    /// that a session's start does not hash them again.
+    known: BTreeMap<PathBuf, String>,
 }
 
 impl PlanCache {
@@ -117,6 +120,7 @@ impl PlanCache {
             root: root.to_path_buf(),
             key,
             build: false,
+            known: BTreeMap::new(),
         };
         if !cache.index_path().is_file() {
             let others = cache.other_keys();
@@ -144,6 +148,7 @@ impl PlanCache {
             root: root.to_path_buf(),
             key,
             build: true,
+            known: BTreeMap::new(),
         };
         let dir = cache.key_dir();
         if rebuild && dir.exists() {
@@ -154,6 +159,24 @@ impl PlanCache {
             cache.read_index()?;
         }
         Ok(cache)
+    }
+
+    /// Takes the sha256 of these graph files (`(path, hex)`) as known: a bundle opened with
+    /// [`Bundle::open`](crate::bundle::Bundle::open) has checked every file against them.
+    pub fn with_known_hashes(
+        mut self,
+        hashes: impl IntoIterator<Item = (PathBuf, String)>,
+    ) -> Self {
+        self.known.extend(hashes);
+        self
+    }
+
+    /// The sha256 of the graph file at `graph`: known, or read.
+    fn graph_sha(&self, graph: &Path) -> Result<String> {
+        match self.known.get(graph) {
+            Some(sha) => Ok(sha.clone()),
+            None => Ok(sha256_file(graph)?.0),
+        }
     }
 
     /// The key these plans are for.
@@ -247,7 +270,7 @@ impl PlanCache {
     /// must all be there with their sizes and checksums. A graph without a plan is an error
     /// when using, and gets a fresh folder when building.
     pub fn graph_dir(&self, graph: &Path) -> Result<PathBuf> {
-        let (sha, _) = sha256_file(graph)?;
+        let sha = self.graph_sha(graph)?;
         let index = self.read_index()?;
         match index.plans.iter().find(|p| p.graph_sha256 == sha) {
             Some(entry) => {
@@ -297,7 +320,7 @@ impl PlanCache {
         let mut index = self.read_index()?;
         let mut recorded = Vec::with_capacity(graphs.len());
         for (name, file) in graphs {
-            let (sha, _) = sha256_file(file)?;
+            let sha = self.graph_sha(file)?;
             let dir_name = index
                 .plans
                 .iter()
@@ -350,35 +373,28 @@ fn list_files(dir: &Path) -> Result<Vec<PlanFile>> {
 }
 
 /// Every recorded file of `entry` in `dir`, with its size and checksum; the reason otherwise.
+/// Files the index does not list are left alone.
 fn verify_entry(dir: &Path, entry: &PlanEntry) -> std::result::Result<(), String> {
-    let on_disk: BTreeMap<String, PlanFile> = list_files(dir)
-        .map_err(|e| format!("plan of {} unreadable: {e}", entry.graph))?
-        .into_iter()
-        .map(|f| (f.name.clone(), f))
-        .collect();
     for want in &entry.files {
         let path = dir.join(&want.name);
-        match on_disk.get(&want.name) {
-            None => {
-                return Err(format!(
-                    "{} (plan of {}) is missing",
-                    path.display(),
-                    entry.graph
-                ))
-            }
-            Some(got) if got.bytes != want.bytes || got.sha256 != want.sha256 => {
-                return Err(format!(
-                    "{} (plan of {}) is corrupt: {} bytes, sha256 {}; the index records {} \
-                     bytes, {}",
-                    path.display(),
-                    entry.graph,
-                    got.bytes,
-                    got.sha256,
-                    want.bytes,
-                    want.sha256
-                ))
-            }
-            Some(_) => {}
+        if !path.is_file() {
+            return Err(format!(
+                "{} (plan of {}) is missing",
+                path.display(),
+                entry.graph
+            ));
+        }
+        let (sha256, bytes) =
+            sha256_file(&path).map_err(|e| format!("plan of {} unreadable: {e}", entry.graph))?;
+        if bytes != want.bytes || sha256 != want.sha256 {
+            return Err(format!(
+                "{} (plan of {}) is corrupt: {bytes} bytes, sha256 {sha256}; the index records {} \
+                 bytes, {}",
+                path.display(),
+                entry.graph,
+                want.bytes,
+                want.sha256
+            ));
         }
     }
     Ok(())

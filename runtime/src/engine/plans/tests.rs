@@ -97,6 +97,24 @@ fn a_built_plan_is_found_by_content_and_checked() {
 }
 
 #[test]
+fn a_graph_hash_the_bundle_already_checked_is_not_read_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("bundle.plans");
+    let trunk = graph(tmp.path(), "trunk.onnx", b"trunk graph");
+    built(&root, &trunk, key(PlanPrecision::Int8));
+    let (sha, _) = crate::bundle::sha256_file(&trunk).unwrap();
+    // The file is gone, but its checked hash finds the plan.
+    std::fs::remove_file(&trunk).unwrap();
+    let cache = PlanCache::open(&root, key(PlanPrecision::Int8)).unwrap();
+    assert!(cache.graph_dir(&trunk).is_err(), "unknown and unreadable");
+    let cache = cache.with_known_hashes([(trunk.clone(), sha)]);
+    assert!(cache
+        .graph_dir(&trunk)
+        .unwrap()
+        .starts_with(cache.key_dir()));
+}
+
+#[test]
 fn a_graph_without_a_plan_is_refused_when_running_and_gets_a_folder_when_building() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("bundle.plans");
