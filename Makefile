@@ -59,11 +59,13 @@ paper:
 # Tests need the weights and libonnxruntime, not the Python benchmark baseline. The camera
 # module is also tested with the `v4l2` feature (its bindings need libclang), and the engine
 # choice, plan store and GPU modules with the `gpu` feature (the GPU providers and cudarc
-# compile without CUDA); the `gpu-jetpack5` build is checked too. The README check then runs
-# every command in the README's shell blocks with the binaries just built.
+# compile without CUDA; the kernels' source is built on the host with g++); the `gpu-jetpack5`
+# build is checked too. scripts/ensure-build-tools.sh installs libclang and g++ when missing.
+# The README check then runs every command in the README's shell blocks with the binaries
+# just built.
 test:
 	ADAPTS_SETUP_VENV=0 scripts/setup.sh
-	scripts/ensure-libclang.sh
+	scripts/ensure-build-tools.sh
 	$(CARGO) test --workspace
 	$(CARGO) test -p adapts-runtime --features v4l2 --lib camera::
 	$(CARGO) test -p adapts-runtime --features gpu --lib -- engine:: gpu::
@@ -78,7 +80,7 @@ bench: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	scripts/ensure-libclang.sh
+	scripts/ensure-build-tools.sh
 	$(CARGO) clippy -p adapts-runtime --all-targets --features v4l2 -- -D warnings
 	$(CARGO) clippy -p adapts-runtime --all-targets --features gpu -- -D warnings
 	$(CARGO) clippy -p adapts-runtime --all-targets --features gpu-jetpack5 -- -D warnings
