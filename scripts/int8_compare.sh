@@ -5,6 +5,7 @@
 #   scripts/int8_compare.sh DATA LAYOUT OUT [EPOCHS] [CATEGORIES]   (no EPOCHS: the recipe's default)
 #   scripts/int8_compare.sh /data/mtd mtd out/int8-mtd
 #   scripts/int8_compare.sh out/demo/data mvtec out/int8-demo 10 fabric,washer,wood
+#   PRESETS=s scripts/int8_compare.sh /data/mtd mtd out/int8-mtd   (one preset; the table lists what exists)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ $# -ge 3 ] || { sed -n 2,7p "$0"; exit 2; }
@@ -13,7 +14,7 @@ builder=target/release/adapts-builder
 cats=()
 [ -n "$categories" ] && cats=(--categories "$categories")
 mkdir -p "$out"
-for preset in s m; do
+for preset in ${PRESETS:-s m}; do
     fp32=$out/$preset-fp32
     rm -rf "$fp32" "$out/$preset-maps" "$out/$preset-int8"
     "$builder" train --data "$data" --layout "$layout" "${cats[@]}" --weights weights/efficientnet-lite0.pth \
@@ -38,6 +39,8 @@ print("| preset | graphs | I-ROC | P-ROC | AUPRO | ms per image | bundle bytes |
 print("|---|---|---|---|---|---|---|")
 for preset in ("s", "m"):
     for variant in ("fp32", "maps", "int8"):
+        if not os.path.exists(f"{out}/{preset}-{variant}-eval.json"):
+            continue
         e = json.load(open(f"{out}/{preset}-{variant}-eval.json"))
         ps = e["products"]
         mean = lambda k: sum(p[k] for p in ps) / len(ps)

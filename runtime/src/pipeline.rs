@@ -396,9 +396,14 @@ impl Pipeline {
                 (None, pooled, graph)
             }
             Scoring::Local(local) => {
-                let (features, pooled) =
+                let (features, from_features) =
                     local_features(&mut self.graphs, &self.head_inputs, local, &teacher)?;
-                (Some(features), Some(pooled), &local.features_graph)
+                if m.routes_by_stage() {
+                    let graph = m.later_stages.last().map_or(&m.trunk_graph, |s| &s.graph);
+                    (Some(features), pooled, graph)
+                } else {
+                    (Some(features), Some(from_features), &local.features_graph)
+                }
             }
         };
         let pooled = pooled.ok_or_else(|| Error::GraphContract {

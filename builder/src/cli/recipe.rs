@@ -2,7 +2,7 @@
 //! scoring's settings.
 
 use adapts_builder::train::calibrate::ThresholdRule;
-use adapts_builder::train::local::LOCAL_STEPS;
+use adapts_builder::train::local::{LOCAL_STEPS, SYNTHETIC_WEIGHT};
 use adapts_builder::train::plan::Recipe;
 use adapts_builder::train::TrainConfig;
 use clap::{Args, ValueEnum};
@@ -39,6 +39,15 @@ pub struct RecipeArgs {
     /// Local scoring: normalise the map per location against the training images.
     #[arg(long, value_enum, ignore_case = true, default_value = "on")]
     pub location_norm: Switch,
+    /// Local scoring: synthetic anomalies made from the training images, whose covered
+    /// locations also train the map as anomalous (0: feature noise alone) [default: preset
+    /// S 25 per training image, at most 4000; the others 0].
+    #[arg(long, value_name = "N")]
+    pub synthetic_anomalies: Option<usize>,
+    /// Local scoring: weight of the synthetic-anomaly loss term, against 1 for each noise
+    /// term.
+    #[arg(long, default_value_t = SYNTHETIC_WEIGHT)]
+    pub synthetic_weight: f32,
 }
 
 impl RecipeArgs {
@@ -56,6 +65,8 @@ impl RecipeArgs {
         config.local.noise = self.noise;
         config.local.smooth_sigma = self.smooth_sigma;
         config.local.per_location = self.location_norm == Switch::On;
+        config.local.synthetic_anomalies = self.synthetic_anomalies;
+        config.local.synthetic_weight = self.synthetic_weight;
         if epochs.is_none() {
             config.local.steps = Some(LOCAL_STEPS);
         }

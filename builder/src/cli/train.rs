@@ -40,6 +40,11 @@ pub struct Args {
     /// Adapter variant (default linear).
     #[arg(long, ignore_case = true, value_parser = ["linear", "expansion", "bn25", "bn50"])]
     adapter: Option<String>,
+    /// Local scoring: route by the pooled output of this deeper stage (e.g. `layer4` for
+    /// WRN50-2, as the paper's prototypes; `stride32` for Lite0) instead of the tapped
+    /// stages'. The trunk then runs through that stage on every frame.
+    #[arg(long, value_name = "STAGE")]
+    routing_stage: Option<String>,
     /// Output bundle directory.
     #[arg(long)]
     out: PathBuf,
@@ -85,13 +90,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         arch,
         weights: weights_from_arg(&args.weights, args.seed),
         normalization: default_normalization(args.trunk),
-        plan: Plan::resolve(
-            &arch,
-            args.preset,
-            args.stages.as_deref(),
-            args.adapter.as_deref(),
-            args.recipe.recipe,
-        )?,
+        plan: {
+            let plan = Plan::resolve(
+                &arch,
+                args.preset,
+                args.stages.as_deref(),
+                args.adapter.as_deref(),
+                args.recipe.recipe,
+            )?;
+            match args.routing_stage.as_deref() {
+                Some(stage) => plan.with_routing_stage(&arch, stage)?,
+                None => plan,
+            }
+        },
         out: args.out.clone(),
         append: args.append,
         textures: args.textures,

@@ -72,7 +72,7 @@ fn write_trunk(
     let x = g.input(IMAGE, &[1, 3, size, size]);
     let y = trunk.forward_to(&mut g, &x, first)?;
     let mut outputs: Vec<(&str, Value)> = vec![(names[first], y.clone())];
-    if plan.last() == first {
+    if plan.deepest() == first {
         let (pooled, _) = trunk.head(&mut g, &y)?;
         outputs.push((POOLED, pooled));
     }
@@ -90,7 +90,7 @@ fn write_head(writer: &mut BundleWriter, g: OnnxGraph, map: &Value, score: &Valu
     Ok(())
 }
 
-/// Traces and writes the later stages after the trunk graph up to the plan's last stage,
+/// Traces and writes the later stages after the trunk graph up to the plan's deepest stage,
 /// each with its pooled routing vector. Returns the adapted (or tapped) stages, the first
 /// one included, the later stages as the manifest lists them, and the routing dimension.
 fn write_later_stages(
@@ -107,7 +107,7 @@ fn write_later_stages(
     for (k, &stage_name) in names
         .iter()
         .enumerate()
-        .take(plan.last() + 1)
+        .take(plan.deepest() + 1)
         .skip(first + 1)
     {
         let mut g = OnnxGraph::new();
@@ -178,7 +178,8 @@ pub fn write_shared_local(
 ) -> Result<Shared> {
     let size = trunk_info.input_size as usize;
     let feature = write_trunk(writer, trunk, plan, size)?;
-    let (adapted, later_stages, _) = write_later_stages(writer, trunk, plan, feature)?;
+    let (adapted, later_stages, stage_routing_dim) =
+        write_later_stages(writer, trunk, plan, feature)?;
 
     // features: the taps' 3x3 averages at the first tap's resolution (+ routing vector).
     let mut g = OnnxGraph::new();
@@ -192,7 +193,11 @@ pub fn write_shared_local(
     let hw = (adapted[0].height, adapted[0].width);
     let (features, pooled) = local::features(&mut g, &taps, hw, projection.as_ref())?;
     let info = stage_info(FEATURES, &features)?;
-    let routing_dim = pooled.shape[1];
+    let names = trunk.arch().stage_names();
+    let (routing_stage, routing_dim) = match plan.routing_stage {
+        Some(_) => (names[plan.deepest()].to_string(), stage_routing_dim),
+        None => (FEATURES.to_string(), pooled.shape[1]),
+    };
     writer.add_file(
         FEATURES_GRAPH,
         &bytes(&g.finish("features", &[(FEATURES, &features), (POOLED, &pooled)], &[])),
@@ -207,7 +212,7 @@ pub fn write_shared_local(
     Ok(Shared {
         trunk: trunk_info,
         preset: plan.name.clone(),
-        routing_stage: FEATURES.to_string(),
+        routing_stage,
         routing_dim,
         adapted,
         later_stages,

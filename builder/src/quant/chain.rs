@@ -55,12 +55,14 @@ impl Chain {
     pub fn run(&mut self, m: &Manifest, image: Tensor) -> Result<Pass> {
         let first = m.trunk_output().unwrap_or_default().to_string();
         let out = self.trunk.run(&[(IMAGE, &image)])?;
+        let mut stage_pooled = take(out.clone(), POOLED).ok();
         let mut stage = take(out, &first)?;
         let mut taps = vec![(m.adapted[0].name.clone(), stage.clone())];
         let mut later_in = Vec::new();
         for (session, spec) in self.later.iter_mut().zip(&m.later_stages) {
             later_in.push(stage.clone());
             let out = session.run(&[(FEATURES_IN, &stage)])?;
+            stage_pooled = take(out.clone(), POOLED).ok();
             stage = take(out, FEATURES_OUT)?;
             if spec.adapted {
                 taps.push((spec.name.clone(), stage.clone()));
@@ -74,7 +76,16 @@ impl Chain {
         let named: Vec<(&str, &Tensor)> =
             features_in.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let out = self.features.run(&named)?;
-        let pooled = take(out.clone(), POOLED)?;
+        let pooled = if m.routes_by_stage() {
+            stage_pooled.ok_or_else(|| {
+                Error::Quantization(format!(
+                    "the routing stage `{}` gives no `{POOLED}` output",
+                    m.routing_stage
+                ))
+            })?
+        } else {
+            take(out.clone(), POOLED)?
+        };
         Ok(Pass {
             trunk_in: image,
             later_in,

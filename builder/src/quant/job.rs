@@ -34,7 +34,9 @@ use crate::quant::chain::{pooled_rows, Chain, Pass};
 use crate::quant::map::{map_policy, refit_map, renormalize_map};
 use crate::quant::observe::Observation;
 use crate::quant::{all_int8, apply, prepare, ConvPolicy, Method, Prepared, Scheme};
+use crate::train::anomalous_locations::{anomalous_rows, as_tensor};
 use crate::train::calibrate::{local_routing, synthetic_anomalies, Calibration, ExpectedRates};
+use crate::train::teacher::to_candle;
 use crate::train::{load_images, split, TrainConfig};
 use crate::{Error, Result};
 
@@ -258,16 +260,18 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     staged.files.extend(writer.added().iter().cloned());
     let int8_trunk = staged.has_file(&int8_twin(&m.trunk_graph));
     let mut device_chain = Chain::open(&dir, &staged, local, GraphPrecision::Auto)?;
-    let mut device_pass = |images: &[RgbImage]| -> Result<Vec<Pass>> {
-        images
-            .iter()
-            .map(|img| {
-                let side = pre.crop as usize;
-                let input = Tensor::new(vec![1, 3, side, side], pre.normalize(img))?;
-                device_chain.run(&staged, input)
-            })
-            .collect()
+    let mut device_one = |img: &RgbImage| -> Result<Pass> {
+        let side = pre.crop as usize;
+        let input = Tensor::new(vec![1, 3, side, side], pre.normalize(img))?;
+        device_chain.run(&staged, input)
     };
+    let synth = AnomalySynth::new(
+        match &job.textures {
+            Some(d) => TextureSource::Directory(d.clone()),
+            None => TextureSource::Procedural,
+        },
+        m.trunk.input_size,
+    )?;
 
     // Each product's INT8 map. On an INT8 trunk the map is fitted again on its features (the
     // FP32 map would read the trunk's quantization noise as defects); on the FP32 trunk it is
@@ -278,14 +282,44 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let mut vals: HashMap<usize, Vec<RgbImage>> = HashMap::new();
     for &i in &rescore {
         let (train_paths, val_paths) = &splits[&i];
-        let train = device_pass(&load_images(train_paths, &pre)?)?;
+        let train_images = load_images(train_paths, &pre)?;
+        let train = train_images
+            .iter()
+            .map(&mut device_one)
+            .collect::<Result<Vec<_>>>()?;
         let val = load_images(val_paths, &pre)?;
         let p = &m.products[i];
         if products.contains(&i) {
             let path = &p.adapters[0];
             let model = if int8_trunk {
                 log::info!("{}: fitting the map on the INT8 trunk's features", p.name);
-                refit_map(&train, &local.features, &job.train, i as u64)?
+                let count = job.train.local.synthetic_for(&m.preset, train_images.len());
+                let anomalous = if count > 0 {
+                    let rows = anomalous_rows(
+                        &synth,
+                        &train_images,
+                        count,
+                        job.train.seed.wrapping_add(i as u64),
+                        |batch| {
+                            let features = batch
+                                .iter()
+                                .map(|img| to_candle(&device_one(img)?.features))
+                                .collect::<Result<Vec<_>>>()?;
+                            Ok(candle_core::Tensor::cat(&features, 0)?)
+                        },
+                    )?;
+                    let channels = train.first().map_or(1, |p| p.features.shape[1]);
+                    Some(as_tensor(rows, channels)?)
+                } else {
+                    None
+                };
+                refit_map(
+                    &train,
+                    anomalous.as_ref(),
+                    &local.features,
+                    &job.train,
+                    i as u64,
+                )?
             } else {
                 onnx::decode(&std::fs::read(dir.join(path))?)?
             };
@@ -300,7 +334,11 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
         routing.insert(
             i,
             if int8_trunk {
-                local_routing(&pooled_rows(&train)?, &pooled_rows(&device_pass(&val)?)?)?
+                let val_passes = val
+                    .iter()
+                    .map(&mut device_one)
+                    .collect::<Result<Vec<_>>>()?;
+                local_routing(&pooled_rows(&train)?, &pooled_rows(&val_passes)?)?
             } else {
                 (p.prototype.clone(), p.routing.clone(), p.routing_radius)
             },
@@ -312,13 +350,6 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let mut staged = m.clone();
     staged.files.extend(writer.added().iter().cloned());
     let mut pipeline = Pipeline::load(&dir, &staged, &OrtEngine::default(), GraphPrecision::Int8)?;
-    let synth = AnomalySynth::new(
-        match &job.textures {
-            Some(d) => TextureSource::Directory(d.clone()),
-            None => TextureSource::Procedural,
-        },
-        m.trunk.input_size,
-    )?;
     let mut summaries = Vec::new();
     for &i in &rescore {
         let name = m.products[i].name.clone();

@@ -27,11 +27,12 @@ pub(super) fn map_policy(weight: &str, dims: &[i64]) -> ConvRule {
     }
 }
 
-/// A product map trained on `train` (the device's features of its training images) as the
-/// training run would, INT8 weights and per-location statistics included, traced to ONNX.
+/// A product map trained on `train` (the device's features of its training images, and
+/// `anomalous`, those of the synthetic anomalies' locations) as the training run would, INT8 weights and per-location statistics included, traced to ONNX.
 /// The `index`-th product's seed is the run's seed plus `index`, as in training.
 pub(super) fn refit_map(
     train: &[Pass],
+    anomalous: Option<&candle_core::Tensor>,
     features: &adapts_runtime::bundle::manifest::StageInfo,
     config: &TrainConfig,
     index: u64,
@@ -45,7 +46,7 @@ pub(super) fn refit_map(
         seed: config.seed.wrapping_add(index),
         ..config.clone()
     };
-    let mut map = train_map(&all, &config.local, &config, "map")?.map;
+    let mut map = train_map(&all, anomalous, &config.local, &config, "map")?.map;
     quantize_map(&mut map)?;
     set_location_statistics(
         &mut map,

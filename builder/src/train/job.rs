@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use adapts_runtime::bundle::manifest::{Scoring, TRUNK_GRAPH};
+use adapts_runtime::bundle::manifest::{Scoring, FEATURES, TRUNK_GRAPH};
 use adapts_runtime::bundle::BundleWriter;
 use adapts_runtime::preprocess::{Normalization, Preprocess};
 use adapts_runtime::trust::SecretKey;
@@ -105,7 +105,7 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
         )));
     }
     let plan = &job.plan;
-    let cut = Cut::Stage(plan.last());
+    let cut = Cut::Stage(plan.deepest());
     let (trunk, sha) = match &job.weights {
         WeightsSource::Random(seed) => (
             random_trunk(job.arch, cut, *seed)?,
@@ -157,6 +157,24 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
                     wanted
                 ))
                 .with_path(&job.out));
+            }
+            if local {
+                let requested = plan
+                    .routing_stage
+                    .map_or(FEATURES, |k| job.arch.stage_names()[k]);
+                if requested != shared.routing_stage {
+                    return Err(Error::Config(format!(
+                        "the bundle routes by `{}`, this run by `{requested}`: append with the \
+                         bundle's --routing-stage{}",
+                        shared.routing_stage,
+                        if shared.routing_stage == FEATURES {
+                            " (none)".to_string()
+                        } else {
+                            format!(" {}", shared.routing_stage)
+                        }
+                    ))
+                    .with_path(&job.out));
+                }
             }
             (shared, base.products.clone())
         }
@@ -214,6 +232,7 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
             teacher,
             &dir.join(&local.features_graph),
             plan.adapted.iter().map(|&k| k - plan.first()).collect(),
+            shared.routing_stage != FEATURES,
         )?)),
     };
 

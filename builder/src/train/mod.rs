@@ -6,6 +6,7 @@
 //! seen here: the threshold comes from a validation split of the normal training images and
 //! synthetic anomalies made from them.
 
+pub mod anomalous_locations;
 pub mod calibrate;
 pub mod frozen;
 pub mod job;
@@ -323,7 +324,17 @@ pub fn train_product_local(
     let refs: Vec<&RgbImage> = train.iter().collect();
     let (features, pooled) = extractor.run_images(&refs, setup, config.batch_size)?;
     let train_start = Instant::now();
-    let trained = local::train_map(&features, &config.local, config, name)?;
+    let count = config.local.synthetic_for(&setup.plan.name, train.len());
+    let anomalous = if count > 0 {
+        let rows =
+            anomalous_locations::anomalous_rows(setup.synth, train, count, config.seed, |batch| {
+                Ok(extractor.run(&to_input(batch, &setup.preprocess)?)?.0)
+            })?;
+        Some(anomalous_locations::as_tensor(rows, features.dim(1)?)?)
+    } else {
+        None
+    };
+    let trained = local::train_map(&features, anomalous.as_ref(), &config.local, config, name)?;
     let train_secs = train_start.elapsed().as_secs_f64();
     let mut map = trained.map;
     if setup.plan.precision == adapts_runtime::bundle::manifest::Precision::Int8 {

@@ -45,6 +45,10 @@ pub struct Plan {
     pub precision: Precision,
     /// How products are trained and scored.
     pub recipe: Recipe,
+    /// A stage deeper than the taps whose pooled output routes instead of the taps' (local
+    /// scoring; `--routing-stage`, e.g. WRN `layer4` as the paper's prototypes); `None`: the
+    /// taps route.
+    pub routing_stage: Option<usize>,
 }
 
 impl Plan {
@@ -113,7 +117,37 @@ impl Plan {
             kind,
             precision,
             recipe,
+            routing_stage: None,
         })
+    }
+
+    /// Routes by the pooled output of stage `name` instead of the taps' (local scoring
+    /// only). The stage must be at least as deep as the deepest tap; naming that tap itself
+    /// routes by its pooled output alone.
+    pub fn with_routing_stage(mut self, arch: &Arch, name: &str) -> Result<Self> {
+        if self.recipe != Recipe::Local {
+            return Err(Error::Config(
+                "--routing-stage applies to local scoring; the paper's recipe routes by its \
+                 deepest adapted stage"
+                    .into(),
+            ));
+        }
+        let names = arch.stage_names();
+        let k = names
+            .iter()
+            .position(|n| *n == name.trim())
+            .ok_or_else(|| Error::UnknownStage {
+                stage: name.trim().to_string(),
+                available: names.join(", "),
+            })?;
+        if k < self.last() {
+            return Err(Error::Config(format!(
+                "--routing-stage {name}: shallower than the deepest tapped stage `{}`",
+                names[self.last()]
+            )));
+        }
+        self.routing_stage = Some(k);
+        Ok(self)
     }
 
     /// The shallowest adapted stage (the trunk graph ends there).
@@ -121,13 +155,49 @@ impl Plan {
         self.adapted[0]
     }
 
-    /// The deepest kept stage (the trunk is cut after it).
+    /// The deepest adapted (tapped) stage.
     pub fn last(&self) -> usize {
         self.adapted[self.adapted.len() - 1]
+    }
+
+    /// The deepest kept stage, the routing stage included (the trunk is cut after it).
+    pub fn deepest(&self) -> usize {
+        self.routing_stage
+            .map_or(self.last(), |r| r.max(self.last()))
     }
 
     /// Whether stage `stage` has an adapter.
     pub fn is_adapted(&self, stage: usize) -> bool {
         self.adapted.contains(&stage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::efficientnet_lite::EfficientNetLiteConfig;
+    use crate::model::wide_resnet::WideResNetConfig;
+
+    #[test]
+    fn a_routing_stage_deepens_the_kept_trunk_under_local_scoring_only() {
+        let wrn = Arch::WideResNet(WideResNetConfig::wide_resnet50_2());
+        let plan = Plan::resolve(&wrn, Preset::S, None, None, Recipe::Local).unwrap();
+        assert_eq!((plan.last(), plan.deepest()), (2, 2));
+        let deep = plan.clone().with_routing_stage(&wrn, "layer4").unwrap();
+        assert_eq!(
+            (deep.last(), deep.deepest()),
+            (2, 3),
+            "the taps stay, layer4 is kept"
+        );
+
+        let err = plan.clone().with_routing_stage(&wrn, "layer9").unwrap_err();
+        assert!(err.to_string().contains("layer9"), "{err}");
+        let lite = Arch::EfficientNetLite(EfficientNetLiteConfig::lite0());
+        let m = Plan::resolve(&lite, Preset::M, None, None, Recipe::Local).unwrap();
+        let err = m.with_routing_stage(&lite, "stride8").unwrap_err();
+        assert!(err.to_string().contains("shallower"), "{err}");
+        let paper = Plan::resolve(&wrn, Preset::S, None, None, Recipe::Paper).unwrap();
+        let err = paper.with_routing_stage(&wrn, "layer4").unwrap_err();
+        assert!(err.to_string().contains("local scoring"), "{err}");
     }
 }

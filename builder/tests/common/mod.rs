@@ -69,18 +69,21 @@ pub fn synth(out: &Path, products: usize, train: usize, test_good: usize) {
         .unwrap());
 }
 
+/// The product folders of a dataset, sorted.
+pub fn product_names(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A synthetic dataset of one product under `data`, trained into a new bundle at `bundle`;
 /// returns the product's name.
 pub fn one_product_bundle(data: &Path, bundle: &Path) -> String {
     synth(data, 1, 6, 1);
-    let product = std::fs::read_dir(data)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let product = product_names(data).remove(0);
     ok(builder()
         .args(train_args(data, bundle, &product, false))
         .output()

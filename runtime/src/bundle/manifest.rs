@@ -128,7 +128,9 @@ pub struct Manifest {
     pub trunk_graph: String,
     /// Relative path of the head graph.
     pub head_graph: String,
-    /// Stage whose pooled teacher output is the routing vector (the deepest kept stage).
+    /// Stage whose pooled teacher output is the routing vector: the deepest kept stage, or
+    /// under local scoring [`FEATURES`] (the features graph's `pooled`, the default) or the
+    /// last later stage (a deeper stage kept for routing alone).
     pub routing_stage: String,
     /// Length of the routing vector.
     pub routing_dim: usize,

@@ -37,6 +37,13 @@ impl Manifest {
         }
     }
 
+    /// Whether the routing vector is the last teacher stage's `pooled` output: always under
+    /// distance scoring, and under local scoring when a stage of its own routes instead of
+    /// the features graph.
+    pub fn routes_by_stage(&self) -> bool {
+        self.routing_stage != FEATURES
+    }
+
     /// Index of the product called `name`.
     pub fn product_index(&self, name: &str) -> Option<usize> {
         self.products.iter().position(|t| t.name == name)
@@ -154,11 +161,13 @@ impl Manifest {
                 }
             }
             Scoring::Local(local) => {
-                if self.routing_stage != FEATURES {
+                let last = self.last_teacher_stage();
+                if self.routing_stage != FEATURES && Some(self.routing_stage.as_str()) != last {
                     problem(format!(
                         "routing stage `{}`: local scoring routes by the features graph's \
-                         `{FEATURES}`",
-                        self.routing_stage
+                         `{FEATURES}` or by the last stage on the teacher path ({})",
+                        self.routing_stage,
+                        last.map_or("none".into(), |l| format!("`{l}`"))
                     ));
                 }
                 let f = &local.features;
