@@ -83,8 +83,8 @@ pub const LOCAL_MAX_EPOCHS: usize = 60;
 
 /// Synthetic anomalies drawn for a product under preset S unless configured: this many per
 /// training image, at most [`SYNTHETIC_MAX`]. On Magnetic Tile Defects (648 training images,
-/// three seeds), 4,000 of them raised S's pixel AUROC by 0.014 and AUPRO by 0.015 at the
-/// same image AUROC (+0.003); 16,200 did no better. Under M they cost 0.012-0.018 image
+/// four seeds), 4,000 of them raised S's pixel AUROC by 0.022, AUPRO by 0.020 and image
+/// AUROC by 0.006 on average; 16,200 did no better. Under M they cost 0.012-0.018 image
 /// AUROC for a similar pixel gain, so M and L train on feature noise alone (BENCHMARKS.md,
 /// "Synthetic anomalies").
 pub const SYNTHETIC_PER_IMAGE_S: usize = 25;
