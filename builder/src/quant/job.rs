@@ -34,7 +34,7 @@ use crate::quant::chain::{pooled_rows, Chain, Pass};
 use crate::quant::map::{map_policy, refit_map, renormalize_map};
 use crate::quant::observe::Observation;
 use crate::quant::{all_int8, apply, prepare, ConvPolicy, Method, Prepared, Scheme};
-use crate::train::anomalous_locations::{anomalous_rows, as_tensor};
+use crate::train::anomalous_locations::anomalous_rows;
 use crate::train::calibrate::{local_routing, synthetic_anomalies, Calibration, ExpectedRates};
 use crate::train::teacher::to_candle;
 use crate::train::{load_images, split, TrainConfig};
@@ -266,10 +266,7 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
         device_chain.run(&staged, input)
     };
     let synth = AnomalySynth::new(
-        match &job.textures {
-            Some(d) => TextureSource::Directory(d.clone()),
-            None => TextureSource::Procedural,
-        },
+        TextureSource::from_dir(job.textures.as_deref()),
         m.trunk.input_size,
     )?;
 
@@ -294,32 +291,20 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
             let model = if int8_trunk {
                 log::info!("{}: fitting the map on the INT8 trunk's features", p.name);
                 let count = job.train.local.synthetic_for(&m.preset, train_images.len());
-                let anomalous = if count > 0 {
-                    let rows = anomalous_rows(
-                        &synth,
-                        &train_images,
-                        count,
-                        job.train.seed.wrapping_add(i as u64),
-                        |batch| {
-                            let features = batch
-                                .iter()
-                                .map(|img| to_candle(&device_one(img)?.features))
-                                .collect::<Result<Vec<_>>>()?;
-                            Ok(candle_core::Tensor::cat(&features, 0)?)
-                        },
-                    )?;
-                    let channels = train.first().map_or(1, |p| p.features.shape[1]);
-                    Some(as_tensor(rows, channels)?)
-                } else {
-                    None
-                };
-                refit_map(
-                    &train,
-                    anomalous.as_ref(),
-                    &local.features,
-                    &job.train,
-                    i as u64,
-                )?
+                let anomalous = anomalous_rows(
+                    &synth,
+                    &train_images,
+                    count,
+                    job.train.seed.wrapping_add(i as u64),
+                    |batch| {
+                        let features = batch
+                            .iter()
+                            .map(|img| to_candle(&device_one(img)?.features))
+                            .collect::<Result<Vec<_>>>()?;
+                        Ok(candle_core::Tensor::cat(&features, 0)?)
+                    },
+                )?;
+                refit_map(&train, &anomalous, &local.features, &job.train, i as u64)?
             } else {
                 onnx::decode(&std::fs::read(dir.join(path))?)?
             };

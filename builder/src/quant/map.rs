@@ -28,11 +28,12 @@ pub(super) fn map_policy(weight: &str, dims: &[i64]) -> ConvRule {
 }
 
 /// A product map trained on `train` (the device's features of its training images, and
-/// `anomalous`, those of the synthetic anomalies' locations) as the training run would, INT8 weights and per-location statistics included, traced to ONNX.
+/// `anomalous`, those of the synthetic anomalies' covered locations) as the training run
+/// would, INT8 weights and per-location statistics included, traced to ONNX.
 /// The `index`-th product's seed is the run's seed plus `index`, as in training.
 pub(super) fn refit_map(
     train: &[Pass],
-    anomalous: Option<&candle_core::Tensor>,
+    anomalous: &[f32],
     features: &adapts_runtime::bundle::manifest::StageInfo,
     config: &TrainConfig,
     index: u64,

@@ -86,12 +86,6 @@ pub fn anomalous_rows(
     Ok(rows)
 }
 
-/// `rows` (`[C]` each) as a `[N, C]` tensor.
-pub fn as_tensor(rows: Vec<f32>, c: usize) -> Result<Tensor> {
-    let n = rows.len() / c.max(1);
-    Ok(Tensor::from_vec(rows, (n, c), &candle_core::Device::Cpu)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

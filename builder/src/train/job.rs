@@ -206,11 +206,10 @@ pub fn run(job: &TrainJob) -> Result<Vec<TrainSummary>> {
             );
         }
     }
-    let source = match &job.textures {
-        Some(dir) => TextureSource::Directory(dir.clone()),
-        None => TextureSource::Procedural,
-    };
-    let synth = AnomalySynth::new(source, job.image_size)?;
+    let synth = AnomalySynth::new(
+        TextureSource::from_dir(job.textures.as_deref()),
+        job.image_size,
+    )?;
     let pre = Preprocess::full_frame(job.image_size, job.normalization);
     let setup = ProductSetup {
         trunk: &trunk,

@@ -272,10 +272,11 @@ impl Params {
     }
 }
 
-/// Trains a product's map on the local features of its training images `[N, C, h, w]`.
+/// Trains a product's map on the local features of its training images `[N, C, h, w]`, and
+/// on `anomalous` (feature rows of `C` values, concatenated; may be empty) as anomalies.
 pub fn train_map(
     features: &Tensor,
-    anomalous: Option<&Tensor>,
+    anomalous: &[f32],
     config: &LocalConfig,
     train: &super::TrainConfig,
     name: &str,
@@ -288,12 +289,9 @@ pub fn train_map(
     let count = samples.len() / c;
     log::debug!("{name}: {count} local samples of {c} channels from {n} images ({h}x{w})");
 
-    let anomalous = match anomalous {
-        Some(a) if a.dim(0)? > 0 => {
-            let rows: Vec<f32> = a.flatten_all()?.to_vec1()?;
-            Some(whiten(&rows, &whitening, c)?)
-        }
-        _ => None,
+    let anomalous = match anomalous.len() / c {
+        0 => None,
+        _ => Some(whiten(anomalous, &whitening, c)?),
     };
     if let Some(a) = &anomalous {
         log::info!(
@@ -836,7 +834,7 @@ mod tests {
                 steps,
                 ..LocalConfig::default()
             };
-            train_map(&features, None, &config, &train, "toy")
+            train_map(&features, &[], &config, &train, "toy")
                 .unwrap()
                 .epochs
         };
@@ -860,7 +858,7 @@ mod tests {
             progress: false,
             ..Default::default()
         };
-        let trained = train_map(&features, None, &config, &train, "toy").unwrap();
+        let trained = train_map(&features, &[], &config, &train, "toy").unwrap();
         let d = |x: &Tensor| -> Vec<f32> {
             trained
                 .map
@@ -900,10 +898,12 @@ mod tests {
         )
         .unwrap();
         let shifted = features.broadcast_add(&shift).unwrap();
-        let rows = shifted
+        let rows: Vec<f32> = shifted
             .permute((0, 2, 3, 1))
             .unwrap()
-            .reshape((n * h * w, c))
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
             .unwrap();
         let config = LocalConfig {
             batch: 128,
@@ -915,7 +915,7 @@ mod tests {
             progress: false,
             ..Default::default()
         };
-        let flagged = |anomalous: Option<&Tensor>| -> f32 {
+        let flagged = |anomalous: &[f32]| -> f32 {
             let map = train_map(&features, anomalous, &config, &train, "toy")
                 .unwrap()
                 .map;
@@ -929,7 +929,7 @@ mod tests {
             let above = d(&shifted).iter().filter(|&&v| v > p95).count();
             above as f32 / (n * h * w) as f32
         };
-        let (noise_only, with_rows) = (flagged(None), flagged(Some(&rows)));
+        let (noise_only, with_rows) = (flagged(&[]), flagged(&rows));
         assert!(
             with_rows > noise_only + 0.15,
             "shifted locations above the normal 95th percentile: {noise_only} with noise alone, \

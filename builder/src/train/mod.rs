@@ -325,16 +325,11 @@ pub fn train_product_local(
     let (features, pooled) = extractor.run_images(&refs, setup, config.batch_size)?;
     let train_start = Instant::now();
     let count = config.local.synthetic_for(&setup.plan.name, train.len());
-    let anomalous = if count > 0 {
-        let rows =
-            anomalous_locations::anomalous_rows(setup.synth, train, count, config.seed, |batch| {
-                Ok(extractor.run(&to_input(batch, &setup.preprocess)?)?.0)
-            })?;
-        Some(anomalous_locations::as_tensor(rows, features.dim(1)?)?)
-    } else {
-        None
-    };
-    let trained = local::train_map(&features, anomalous.as_ref(), &config.local, config, name)?;
+    let anomalous =
+        anomalous_locations::anomalous_rows(setup.synth, train, count, config.seed, |batch| {
+            Ok(extractor.run(&to_input(batch, &setup.preprocess)?)?.0)
+        })?;
+    let trained = local::train_map(&features, &anomalous, &config.local, config, name)?;
     let train_secs = train_start.elapsed().as_secs_f64();
     let mut map = trained.map;
     if setup.plan.precision == adapts_runtime::bundle::manifest::Precision::Int8 {

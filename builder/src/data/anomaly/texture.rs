@@ -24,6 +24,15 @@ pub enum TextureSource {
     Procedural,
 }
 
+impl TextureSource {
+    /// The images under `dir` when given (`--textures`), else the procedural ones.
+    pub fn from_dir(dir: Option<&Path>) -> Self {
+        dir.map_or(TextureSource::Procedural, |d| {
+            TextureSource::Directory(d.to_path_buf())
+        })
+    }
+}
+
 /// One procedural texture family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextureKind {
