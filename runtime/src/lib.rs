@@ -60,6 +60,7 @@ pub mod preprocess;
 pub mod process;
 pub mod results;
 pub mod route;
+pub mod smoothing;
 pub mod source;
 pub mod station;
 mod tensor;

@@ -11,6 +11,11 @@
 //! message; an image of no known product is FAIL with reason `unknown_product`, and then no
 //! adapters run.
 //!
+//! Under local scoring the image score is taken from the product's feature-resolution map
+//! ([`SmoothedMax`]: the exact maximum of the head's upsampled, smoothed map without forming
+//! it), and the head graph runs only for the full-resolution map, when it is wanted
+//! ([`Pipeline::set_full_maps`]) or afterwards for a heatmap ([`Pipeline::complete_map`]).
+//!
 //! ```no_run
 //! # fn main() -> adapts_runtime::Result<()> {
 //! use std::path::Path;
@@ -41,6 +46,7 @@ use crate::engine::{Engine, GraphRunner, OrtEngine, SessionConfig};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocess;
 use crate::route::Router;
+use crate::smoothing::SmoothedMax;
 use crate::tensor::Tensor;
 
 mod inference;
@@ -80,6 +86,11 @@ pub struct Pipeline {
     router: Router,
     preprocess: Preprocess,
     head_inputs: Vec<(String, String)>,
+    /// Local scoring: the image score from the product's feature-resolution map.
+    smoothed_max: Option<SmoothedMax>,
+    /// Whether each frame's full-resolution map is computed (local scoring; distance scoring
+    /// always computes it).
+    full_maps: bool,
 }
 
 impl fmt::Debug for Pipeline {
@@ -225,7 +236,7 @@ impl Pipeline {
                 + m.products.iter().map(|p| p.adapters.len()).sum::<usize>(),
             engine.describe()
         );
-        Self::new(
+        let mut pipeline = Self::new(
             m.clone(),
             Graphs {
                 trunk,
@@ -234,7 +245,43 @@ impl Pipeline {
                 head,
                 adapters,
             },
-        )
+        )?;
+        pipeline.check_head_score(&m.graph_file(&m.head_graph, precision))?;
+        Ok(pipeline)
+    }
+
+    /// Local scoring: checks once that the head graph's score is the maximum
+    /// [`SmoothedMax`] computes from the manifest's smoothing, on a fixed uneven map, so
+    /// that the score of a frame does not depend on whether its full map is computed.
+    fn check_head_score(&mut self, head_file: &str) -> Result<()> {
+        let Some(sm) = self.smoothed_max.as_mut() else {
+            return Ok(());
+        };
+        let (h, w) = sm.input();
+        let probe = head_probe(h, w);
+        let want = sm.max(&probe);
+        let mut outputs = self
+            .graphs
+            .head
+            .run(&[(X, &Tensor::new(vec![1, 1, h, w], probe)?)])?;
+        let score = take(&mut outputs, SCORE, head_file)?;
+        let got = score.data.first().copied().unwrap_or(f32::NAN);
+        let close = (got - want).abs() <= 1e-4 * want.abs();
+        if !close {
+            return Err(Error::GraphContract {
+                graph: head_file.to_owned(),
+                reason: format!(
+                    "its score on a test map is {got}, but the manifest's smoothing (sigma {}, \
+                     {h}x{w} to {}) gives {want}",
+                    match &self.manifest.scoring {
+                        Scoring::Local(l) => l.smooth_sigma,
+                        Scoring::Distance => f32::NAN,
+                    },
+                    self.manifest.trunk.input_size
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// A pipeline over already-loaded graphs of any engine. The manifest must be consistent
@@ -284,13 +331,49 @@ impl Pipeline {
         let preprocess =
             Preprocess::full_frame(manifest.trunk.input_size, manifest.trunk.normalization);
         let head_inputs = head_input_names(manifest.adapted.len());
+        let size = manifest.trunk.input_size as usize;
+        let smoothed_max = match &manifest.scoring {
+            Scoring::Local(l) => Some(SmoothedMax::new(
+                (l.features.height, l.features.width),
+                (size, size),
+                l.smooth_sigma,
+            )),
+            Scoring::Distance => None,
+        };
         Ok(Self {
             manifest,
             graphs,
             router,
             preprocess,
             head_inputs,
+            smoothed_max,
+            full_maps: true,
         })
+    }
+
+    /// Whether each frame's full-resolution map ([`Inference::map`]) is computed; on by
+    /// default. Off, local scoring runs the head graph only when [`Pipeline::complete_map`]
+    /// asks for it: a station needs the score to answer, and the map only for the heatmap of
+    /// a rejected part. The score is the same either way. Distance scoring always computes
+    /// the map, from which its score comes.
+    pub fn set_full_maps(&mut self, on: bool) {
+        self.full_maps = on;
+    }
+
+    /// Fills in `result`'s full-resolution map from its feature-resolution one when it was
+    /// judged without ([`Pipeline::set_full_maps`]). Nothing to do when it has its map or no
+    /// map at all.
+    pub fn complete_map(&mut self, result: &mut Inference) -> Result<()> {
+        let (None, Some(coarse)) = (&result.map, &result.coarse_map) else {
+            return Ok(());
+        };
+        let m = &self.manifest;
+        let mut input = coarse.clone();
+        input.shape = [vec![1, 1], coarse.shape.clone()].concat();
+        let mut outputs = self.graphs.head.run(&[(X, &input)])?;
+        let map = take(&mut outputs, MAP, &m.head_graph)?;
+        result.map = Some(map_2d(map, &m.head_graph)?);
+        Ok(())
     }
 
     /// The bundle's manifest.
@@ -448,18 +531,35 @@ impl Pipeline {
         out.threshold = threshold;
         out.latency.route_ms = ms(step.elapsed());
 
-        let (map, score) = match features {
-            None => distance_head(&mut self.graphs, m, &self.head_inputs, index, &teacher, out)?,
-            Some(features) => local_head(&mut self.graphs, m, index, &features, out)?,
+        let score = match (features, self.smoothed_max.as_mut()) {
+            (Some(features), Some(sm)) => {
+                let small = local_map(&mut self.graphs, m, index, &features, out)?;
+                let step = Instant::now();
+                let score = sm.max(&small.data);
+                if self.full_maps {
+                    let mut outputs = self.graphs.head.run(&[(X, &small)])?;
+                    out.map = Some(map_2d(
+                        take(&mut outputs, MAP, &m.head_graph)?,
+                        &m.head_graph,
+                    )?);
+                }
+                out.coarse_map = Some(map_2d(small, graph_of(m, index))?);
+                out.latency.head_ms = ms(step.elapsed());
+                score
+            }
+            _ => {
+                let (map, score) =
+                    distance_head(&mut self.graphs, m, &self.head_inputs, index, &teacher, out)?;
+                if score.numel() != 1 {
+                    return Err(Error::GraphContract {
+                        graph: m.head_graph.clone(),
+                        reason: format!("`{SCORE}` has shape {:?}, expected [1]", score.shape),
+                    });
+                }
+                out.map = Some(map_2d(map, &m.head_graph)?);
+                score.data[0]
+            }
         };
-        if score.numel() != 1 {
-            return Err(Error::GraphContract {
-                graph: m.head_graph.clone(),
-                reason: format!("`{SCORE}` has shape {:?}, expected [1]", score.shape),
-            });
-        }
-        out.map = Some(map_2d(map, &m.head_graph)?);
-        let score = score.data[0];
         if score.is_nan() {
             return Err(Error::GraphContract {
                 graph: m.head_graph.clone(),
@@ -549,23 +649,38 @@ fn distance_head(
     Ok((map, score))
 }
 
-/// Local scoring: product `index`'s map graph on the local features, then the head.
-/// Returns the head's `(map, score)`.
-fn local_head(
+/// The map [`Pipeline::check_head_score`] runs the head on: uneven and positive, its peak
+/// off the centre, so that a wrong size, blur or border rule moves the maximum.
+fn head_probe(h: usize, w: usize) -> Vec<f32> {
+    (0..h * w)
+        .map(|i| {
+            let (y, x) = ((i / w) as f32, (i % w) as f32);
+            1.0 + ((0.7 * x + 1.3 * y).sin() + 1.5) * (x + 1.0) / w as f32
+        })
+        .collect()
+}
+
+/// Local scoring: the graph of product `index`'s map.
+fn graph_of(m: &Manifest, index: usize) -> &str {
+    &m.products[index].adapters[0]
+}
+
+/// Local scoring: product `index`'s map graph on the local features: its `[1, 1, h, w]` map.
+fn local_map(
     graphs: &mut Graphs,
     m: &Manifest,
     index: usize,
     features: &Tensor,
     out: &mut Inference,
-) -> Result<(Tensor, Tensor)> {
-    let graph = &m.products[index].adapters[0];
+) -> Result<Tensor> {
+    let graph = graph_of(m, index);
     let step = Instant::now();
     let mut outputs = graphs.adapters[index][0].run(&[(X, features)])?;
     let small = take(&mut outputs, MAP, graph)?;
     let (h, w) = (features.shape[2], features.shape[3]);
     if small.shape != [1, 1, h, w] {
         return Err(Error::GraphContract {
-            graph: graph.clone(),
+            graph: graph.to_owned(),
             reason: format!(
                 "`{MAP}` has shape {:?}, expected [1, 1, {h}, {w}]",
                 small.shape
@@ -573,12 +688,7 @@ fn local_head(
         });
     }
     out.latency.adapters_ms = ms(step.elapsed());
-    let step = Instant::now();
-    let mut outputs = graphs.head.run(&[(X, &small)])?;
-    let map = take(&mut outputs, MAP, &m.head_graph)?;
-    let score = take(&mut outputs, SCORE, &m.head_graph)?;
-    out.latency.head_ms = ms(step.elapsed());
-    Ok((map, score))
+    Ok(small)
 }
 
 /// Runs adapter `index` of `product` on `x` and checks its output shape.

@@ -130,14 +130,11 @@ impl Preprocess {
         // same values as per pixel, without a division per pixel.
         let table: [[f32; 256]; 3] =
             std::array::from_fn(|ch| std::array::from_fn(|v| (v as f32 - mean[ch]) / std[ch]));
-        let plane = img.width() as usize * img.height() as usize;
-        let mut out = vec![0f32; 3 * plane];
-        let (r, rest) = out.split_at_mut(plane);
-        let (g, b) = rest.split_at_mut(plane);
-        for (i, p) in img.as_raw().chunks_exact(3).enumerate() {
-            r[i] = table[0][usize::from(p[0])];
-            g[i] = table[1][usize::from(p[1])];
-            b[i] = table[2][usize::from(p[2])];
+        let raw = img.as_raw();
+        // One plane at a time, appended: no zero fill first, and no index to check.
+        let mut out = Vec::with_capacity(raw.len());
+        for (ch, table) in table.iter().enumerate() {
+            out.extend(raw.chunks_exact(3).map(|p| table[usize::from(p[ch])]));
         }
         out
     }

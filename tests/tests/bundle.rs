@@ -255,6 +255,16 @@ fn runtime_scores_equal_builder_scores_local() {
                 r.score,
                 scores[i]
             );
+            // The score, taken from the feature-resolution map, is the maximum of the head
+            // graph's full-resolution map as ONNX Runtime computes it.
+            let map = r.map.as_ref().expect("full maps are on by default");
+            let peak = map.data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert!(
+                (r.score - peak).abs() <= 1e-5 * peak.abs(),
+                "{}: score {} vs the head's map peak {peak}",
+                path.display(),
+                r.score
+            );
             // The routing distance is the product's PPCA one, on the same routing vector.
             let d = ppca_distance(&pooled[i], product);
             assert!(

@@ -113,20 +113,7 @@ impl Layer for Linear {
 /// Norm floor of [`Graph::l2_normalize_channels`] (torch `F.normalize`'s default eps).
 pub const NORM_EPS: f32 = 1e-12;
 
-/// Row-stochastic `[out, in]` matrix of 1-D bilinear interpolation with half-pixel centres.
-pub fn interpolation_matrix(out: usize, input: usize) -> Vec<f32> {
-    let mut m = vec![0f32; out * input];
-    let scale = input as f64 / out as f64;
-    for i in 0..out {
-        let src = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = (i0 + 1).min(input - 1);
-        let w1 = (src - i0 as f64).clamp(0.0, 1.0) as f32;
-        m[i * input + i0] += 1.0 - w1;
-        m[i * input + i1] += w1;
-    }
-    m
-}
+pub use adapts_runtime::smoothing::interpolation_matrix;
 
 /// Computes with candle tensors (CPU, f32). Stateless.
 #[derive(Debug, Default, Clone, Copy)]

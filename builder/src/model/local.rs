@@ -17,7 +17,9 @@
 
 use candle_core::{Device, Tensor};
 
-use super::graph::{interpolation_matrix, Graph, Layer};
+pub use adapts_runtime::smoothing::smoothed_interpolation;
+
+use super::graph::{Graph, Layer};
 use super::nn::Conv2d;
 use crate::Result;
 
@@ -150,60 +152,6 @@ pub fn head<G: Graph>(
     Ok((up, score))
 }
 
-/// `[out, input]` row-major: bilinear interpolation (half-pixel centres) followed by a
-/// Gaussian blur of `sigma` output pixels, truncated at 4 sigma, with the border reflected
-/// (scipy's `gaussian_filter` default). `sigma <= 0` is plain interpolation.
-pub fn smoothed_interpolation(out: usize, input: usize, sigma: f32) -> Vec<f32> {
-    let up = interpolation_matrix(out, input);
-    if sigma <= 0.0 {
-        return up;
-    }
-    let blur = gaussian_matrix(out, f64::from(sigma));
-    let mut m = vec![0f32; out * input];
-    for i in 0..out {
-        for k in 0..out {
-            let b = blur[i * out + k];
-            if b == 0.0 {
-                continue;
-            }
-            for j in 0..input {
-                m[i * input + j] += (b * f64::from(up[k * input + j])) as f32;
-            }
-        }
-    }
-    m
-}
-
-/// `[n, n]` row-major Gaussian blur matrix with reflected borders (`d c b a | a b c d | d c b
-/// a`), kernel truncated at 4 sigma and normalised to sum 1.
-fn gaussian_matrix(n: usize, sigma: f64) -> Vec<f64> {
-    let radius = (4.0 * sigma + 0.5) as isize;
-    let weights: Vec<f64> = (-radius..=radius)
-        .map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp())
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut m = vec![0f64; n * n];
-    let reflect = |mut j: isize| -> usize {
-        let n = n as isize;
-        loop {
-            if j < 0 {
-                j = -j - 1;
-            } else if j >= n {
-                j = 2 * n - j - 1;
-            } else {
-                return j as usize;
-            }
-        }
-    };
-    for i in 0..n {
-        for (t, wgt) in weights.iter().enumerate() {
-            let j = reflect(i as isize + t as isize - radius);
-            m[i * n + j] += wgt / total;
-        }
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,25 +191,6 @@ mod tests {
         ];
         for (a, b) in y.iter().zip(want) {
             assert!((f64::from(*a) - b).abs() < 1e-6, "{y:?}");
-        }
-    }
-
-    #[test]
-    fn gaussian_rows_sum_to_one_and_match_the_reflected_kernel() {
-        let n = 10;
-        let m = gaussian_matrix(n, 1.5);
-        for i in 0..n {
-            let s: f64 = m[i * n..(i + 1) * n].iter().sum();
-            assert!((s - 1.0).abs() < 1e-12);
-        }
-        // An inner row is the plain kernel: symmetric around its centre.
-        let row = &m[5 * n..6 * n];
-        assert!((row[4] - row[6]).abs() < 1e-12 && row[5] > row[4]);
-        // Blurring a constant gives the constant, with upsampling too.
-        let s = smoothed_interpolation(12, 3, 2.0);
-        for i in 0..12 {
-            let total: f32 = s[i * 3..(i + 1) * 3].iter().sum();
-            assert!((total - 1.0).abs() < 1e-5);
         }
     }
 }

@@ -10,6 +10,10 @@
 //! interleaved frame by frame (alternating which goes first), so that drift in the machine's
 //! speed falls on both alike; p50, p99 and max are nearest-rank percentiles of per-frame wall
 //! time. Peak RSS is read after the pipeline's warm-up, before the bare trunk is loaded.
+//!
+//! Like a station, the pipeline answers with the score alone: under local scoring the
+//! full-resolution map is made only for a rejected part's heatmap, after the answer.
+//! `--full-maps` times it on every frame, as an evaluation that keeps every map would.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -52,6 +56,10 @@ pub struct BenchArgs {
     /// Engine: cpu, cuda, tensorrt or auto (see `run --help`).
     #[arg(long, default_value = "cpu")]
     engine: EngineKind,
+    /// Compute every frame's full-resolution anomaly map, as `run --heatmaps` does for a
+    /// rejected frame (default: the score alone, as a station answers).
+    #[arg(long)]
+    full_maps: bool,
     /// Print the figures as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -107,6 +115,8 @@ struct Report {
     precision: GraphPrecision,
     /// Whether the trunk graph ran as its INT8 twin.
     int8_trunk: bool,
+    /// Whether each frame's full-resolution map was computed (`--full-maps`).
+    full_maps: bool,
     /// The FP32 bare trunk, timed in the same loop when the trunk ran in INT8.
     fp32_trunk_ms: Option<Spread>,
     /// Bare trunk p50 / FP32 bare trunk p50.
@@ -167,6 +177,7 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
     let plans_of_one_precision = config.plans.is_some();
     let engine = OrtEngine::new(config);
     let mut pipeline = Pipeline::load(bundle.dir(), &m, &engine, args.precision)?;
+    pipeline.set_full_maps(args.full_maps);
     let images = frames(args, m.trunk.input_size)?;
 
     let total = (args.warmup + args.iters) as usize;
@@ -262,6 +273,7 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
         trunk_ms,
         precision: args.precision,
         int8_trunk,
+        full_maps: args.full_maps,
         fp32_trunk_ms,
         trunk_int8_over_fp32_p50: fp32_trunk_ms.map(|f| trunk_ms.p50 / f.p50),
         ratio_p50: pipeline_ms.p50 / trunk_ms.p50,
@@ -280,10 +292,11 @@ pub fn handle(args: &BenchArgs) -> anyhow::Result<()> {
         )
     };
     println!(
-        "bundle {} ({} products), {} timed frames per loop",
+        "bundle {} ({} products), {} timed frames per loop{}",
         args.bundle.display(),
         report.products,
-        args.iters
+        args.iters,
+        if args.full_maps { ", full maps" } else { "" }
     );
     row("pipeline", &report.pipeline_ms);
     row("  preprocess", &report.stages_ms.preprocess);

@@ -174,6 +174,8 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
     }
     let runtime = ort_runtime()?;
     let mut pipeline = Pipeline::from_bundle_at(&bundle, &config, args.precision)?;
+    // Only rejected frames get a heatmap: the others need no full-resolution map.
+    pipeline.set_full_maps(false);
     eprintln!(
         "engine: {} (version {}, {}), threads per graph: {}",
         config.provider.describe(),
@@ -209,7 +211,12 @@ pub fn handle(args: &RunArgs) -> anyhow::Result<()> {
         while let Some(item) = source.next_frame() {
             let (id, result, heatmap) = match item {
                 Ok(frame) => {
-                    let result = pipeline.infer(&frame.image, args.product.as_deref());
+                    let mut result = pipeline.infer(&frame.image, args.product.as_deref());
+                    if args.heatmaps.is_some() && result.verdict == Verdict::Fail {
+                        if let Err(err) = pipeline.complete_map(&mut result) {
+                            eprintln!("warning: no heatmap: {}", err.chain_message());
+                        }
+                    }
                     let heatmap = match (&args.heatmaps, &result.map) {
                         (Some(dir), Some(map)) if result.verdict == Verdict::Fail => {
                             let path = dir.join(heatmap::file_name(&frame.id));

@@ -164,8 +164,12 @@ pub struct Inference {
     pub verdict: Verdict,
     /// Why the verdict is FAIL; `None` for PASS.
     pub reason: Option<Reason>,
-    /// The anomaly map at the input resolution, `[S, S]`, when the head ran.
+    /// The anomaly map at the input resolution, `[S, S]`, when the head ran (see
+    /// [`super::Pipeline::set_full_maps`] and [`super::Pipeline::complete_map`]).
     pub map: Option<Tensor>,
+    /// Local scoring: the product's anomaly map at the features' resolution, `[h, w]`. The
+    /// score is the maximum of it upsampled and smoothed, which is what `map` holds.
+    pub coarse_map: Option<Tensor>,
     /// Time per step.
     pub latency: Latency,
 }
@@ -212,6 +216,7 @@ impl Inference {
             verdict: Verdict::Fail,
             reason: None,
             map: None,
+            coarse_map: None,
             latency: Latency::default(),
         }
     }

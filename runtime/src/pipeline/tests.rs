@@ -383,20 +383,17 @@ fn local_manifest(products: &[&str]) -> Manifest {
     m
 }
 
-#[test]
-fn local_scoring_runs_features_then_the_routed_products_map_then_the_head() {
-    let m = local_manifest(&["bottle", "cable"]);
-    m.validate(Path::new("(test)"))
-        .expect("a consistent local manifest");
-    let image = frame_tensor(&m);
+/// The calls of one local-scoring frame routed to `cable`, its map graph answering `small`;
+/// with `head`, the head graph then runs on `small` and answers an `[8, 8]` map and a score
+/// of 1 (which the pipeline must not take: the score comes from `small`).
+fn local_script(m: &Manifest, small: &Tensor, head: bool) -> Script {
+    let image = frame_tensor(m);
     let t2 = fill(&[1, 2, 2, 2], 1.0);
     let t3 = fill(&[1, 3, 1, 1], 2.0);
     let features = fill(&[1, 5, 2, 2], 0.5);
-    let small = fill(&[1, 1, 2, 2], 0.25);
-    let map = fill(&[1, 1, 8, 8], 0.75);
     // Routing by the features graph's vector: bottle [0, 0, 0], cable [10, 0, 0], scale 0.5 on
     // the first axis: [9, 0, 0] is (1 * 0.5)^2 / 3 from cable.
-    let calls = vec![
+    let mut calls = vec![
         Call::new("trunk", &[("image", &image)], &[("layer2", &t2)]),
         Call::new(
             "layer3",
@@ -411,18 +408,23 @@ fn local_scoring_runs_features_then_the_routed_products_map_then_the_head() {
                 ("pooled", &vector(&[9.0, 0.0, 0.0])),
             ],
         ),
-        Call::new("cable/map", &[("x", &features)], &[("map", &small)]),
-        Call::new(
+        Call::new("cable/map", &[("x", &features)], &[("map", small)]),
+    ];
+    if head {
+        calls.push(Call::new(
             "head",
-            &[("x", &small)],
+            &[("x", small)],
             &[
-                ("map", &map),
+                ("map", &fill(&[1, 1, 8, 8], 0.75)),
                 ("score", &Tensor::new(vec![1], vec![1.0]).expect("score")),
             ],
-        ),
-    ];
-    let script = Script::new(calls);
-    let graphs = Graphs {
+        ));
+    }
+    Script::new(calls)
+}
+
+fn local_graphs(script: &Script) -> Graphs {
+    Graphs {
         trunk: boxed(script.runner("trunk")),
         later_stages: vec![boxed(script.runner("layer3"))],
         features: Some(boxed(script.runner("features"))),
@@ -431,14 +433,84 @@ fn local_scoring_runs_features_then_the_routed_products_map_then_the_head() {
             vec![boxed(script.runner("bottle/map"))],
             vec![boxed(script.runner("cable/map"))],
         ],
-    };
-    let mut p = Pipeline::new(m, graphs).expect("pipeline");
+    }
+}
+
+#[test]
+fn local_scoring_runs_features_then_the_routed_products_map_then_the_head() {
+    let m = local_manifest(&["bottle", "cable"]);
+    m.validate(Path::new("(test)"))
+        .expect("a consistent local manifest");
+    let small = fill(&[1, 1, 2, 2], 0.25);
+    let script = local_script(&m, &small, true);
+    let mut p = Pipeline::new(m, local_graphs(&script)).expect("pipeline");
     let r = p.infer(&frame(), None);
     script.done();
     assert_eq!(r.product.as_deref(), Some("cable"), "{:?}", r.reason);
     assert!((r.distance - 0.25 / 3.0).abs() < 1e-6, "{}", r.distance);
-    assert_eq!((r.score, r.threshold, r.verdict), (1.0, 2.0, Verdict::Pass));
+    // A constant map upsamples and smooths to itself: the score is its value, not the head's.
+    assert!((r.score - 0.25).abs() < 1e-6, "{}", r.score);
+    assert_eq!((r.threshold, r.verdict), (2.0, Verdict::Pass));
     assert_eq!(r.map.expect("map").shape, vec![8, 8]);
+    assert_eq!(r.coarse_map.expect("coarse map").shape, vec![2, 2]);
+}
+
+#[test]
+fn without_full_maps_the_head_runs_only_when_the_map_is_completed() {
+    let m = local_manifest(&["bottle", "cable"]);
+    // Above the threshold of 2 at its peak only, so the verdict turns on the maximum.
+    let small = Tensor::new(vec![1, 1, 2, 2], vec![0.0, 0.0, 0.0, 40.0]).expect("small");
+    let script = local_script(&m, &small, true);
+    let mut p = Pipeline::new(m, local_graphs(&script)).expect("pipeline");
+    p.set_full_maps(false);
+    let mut r = p.infer(&frame(), None);
+    assert_eq!(r.product.as_deref(), Some("cable"), "{:?}", r.reason);
+    assert!(r.map.is_none());
+    assert_eq!(
+        r.coarse_map.as_ref().map(|c| c.data.clone()),
+        Some(small.data.clone())
+    );
+    // Bilinear upsampling keeps the corner at 40 before the blur, which spreads it out.
+    assert!(r.score > 2.0 && r.score < 40.0, "{}", r.score);
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.reason, Some(Reason::Anomaly));
+    p.complete_map(&mut r).expect("the head runs");
+    script.done();
+    assert_eq!(r.map.expect("map").shape, vec![8, 8]);
+}
+
+#[test]
+fn a_head_graph_whose_score_is_not_the_manifests_smoothing_is_refused() {
+    let m = local_manifest(&["bottle", "cable"]);
+    let probe = Tensor::new(vec![1, 1, 2, 2], super::head_probe(2, 2)).expect("probe");
+    // The manifest's sigma 4, then a head that blurs with sigma 1 instead.
+    let scores = [4.0, 1.0].map(|sigma| SmoothedMax::new((2, 2), (8, 8), sigma).max(&probe.data));
+    assert!(
+        (scores[0] - scores[1]).abs() > 1e-3 * scores[0],
+        "{scores:?}"
+    );
+    for (score, accepted) in [(scores[0], true), (scores[1], false)] {
+        let script = Script::new(vec![Call::new(
+            "head",
+            &[("x", &probe)],
+            &[
+                ("map", &fill(&[1, 1, 8, 8], score)),
+                ("score", &Tensor::new(vec![1], vec![score]).expect("score")),
+            ],
+        )]);
+        let mut p = Pipeline::new(m.clone(), local_graphs(&script)).expect("pipeline");
+        let checked = p.check_head_score("head.onnx");
+        script.done();
+        match checked {
+            Ok(()) => assert!(accepted, "a head scoring {score} was accepted"),
+            Err(Error::GraphContract { graph, reason }) => {
+                assert!(!accepted, "{reason}");
+                assert_eq!(graph, "head.onnx");
+                assert!(reason.contains("sigma 4"), "{reason}");
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
 }
 
 #[test]

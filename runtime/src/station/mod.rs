@@ -148,6 +148,10 @@ pub trait Judge: Send {
     fn judge(&mut self, image: &RgbImage, product: Option<&str>) -> Inference;
     /// The products it knows, in bundle order.
     fn products(&self) -> Vec<String>;
+    /// Fills in `result`'s full-resolution map when it was judged without one, for the
+    /// heatmap of a rejected part, once the answer is out. Judges that always compute their
+    /// map have nothing to do.
+    fn complete_map(&mut self, _result: &mut Inference) {}
 }
 
 impl Judge for Pipeline {
@@ -161,6 +165,12 @@ impl Judge for Pipeline {
             .iter()
             .map(|p| p.name.clone())
             .collect()
+    }
+
+    fn complete_map(&mut self, result: &mut Inference) {
+        if let Err(err) = Pipeline::complete_map(self, result) {
+            log::error!("heatmap not written: {}", err.chain_message());
+        }
     }
 }
 

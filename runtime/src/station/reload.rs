@@ -18,7 +18,7 @@ use super::Judge;
 use crate::bundle::manifest::MANIFEST_FILE;
 use crate::bundle::{Bundle, GraphPrecision};
 use crate::engine::SessionConfig;
-use crate::pipeline::{Pipeline, ReasonCode};
+use crate::pipeline::{Inference, Pipeline, ReasonCode};
 use crate::results::ResultLine;
 use crate::trust::{check_sequence, perms, TrustPolicy};
 
@@ -173,9 +173,14 @@ pub fn load_verified(
         )?;
     }
     let mut pipeline = Pipeline::from_bundle(&bundle, &config)?;
+    // The answer needs the score alone; a rejected part's heatmap is made after it is out.
+    pipeline.set_full_maps(false);
     let size = pipeline.manifest().trunk.input_size;
     let grey = RgbImage::from_pixel(size, size, Rgb([128, 128, 128]));
-    let warm = pipeline.infer(&grey, None);
+    let mut warm = pipeline.infer(&grey, None);
+    if let Err(err) = pipeline.complete_map(&mut warm) {
+        warm = Inference::failed(format!("its heatmap: {}", err.chain_message()));
+    }
     let line = ResultLine::new("(warm-up)", &warm, None);
     if line.reason == Some(ReasonCode::Error) {
         return Err(crate::Error::InvalidBundle {

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use super::heatmaps::HeatmapStore;
 use super::reload::Loader;
 use super::stdio::{parse_line, Command, JsonLinesSink, LineTrigger};
 use super::*;
@@ -512,4 +513,61 @@ fn fanout_signals_every_sink_and_returns_the_first_error() {
     let mut fan = Fanout(vec![Box::new(Failing), Box::new(Recorder::default())]);
     assert!(fan.ready(true).is_err());
     assert!(fan.busy(true).is_ok());
+}
+
+/// [`Brightness`], judging with a feature-resolution map only; its full map is made on
+/// request, and the requests are counted.
+struct CoarseBrightness {
+    inner: Brightness,
+    completed: Arc<Mutex<usize>>,
+}
+
+impl Judge for CoarseBrightness {
+    fn judge(&mut self, image: &image::RgbImage, product: Option<&str>) -> Inference {
+        let mut r = self.inner.judge(image, product);
+        r.coarse_map = Some(crate::Tensor::new(vec![2, 2], vec![r.score; 4]).expect("coarse"));
+        r
+    }
+
+    fn products(&self) -> Vec<String> {
+        self.inner.products()
+    }
+
+    fn complete_map(&mut self, result: &mut Inference) {
+        *self.completed.lock().unwrap() += 1;
+        result.map = Some(crate::Tensor::new(vec![8, 8], vec![result.score; 64]).expect("map"));
+    }
+}
+
+#[test]
+fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let completed = Arc::new(Mutex::new(0));
+    let judge = Box::new(CoarseBrightness {
+        inner: Brightness {
+            delay: Duration::ZERO,
+            threshold: 100.0,
+        },
+        completed: completed.clone(),
+    });
+    let settings = Settings {
+        heatmaps: Some(HeatmapStore::open(dir.path(), 10, 1 << 20).unwrap()),
+        ..Settings::default()
+    };
+    let (sink, _) = serve(
+        judge,
+        vec![Shot::Good, Shot::Bad],
+        Burst::new(2, Duration::ZERO),
+        settings,
+    );
+    assert_eq!(reasons(&sink), [None, Some(ReasonCode::Anomaly)]);
+    assert_eq!(sink.lines[0].heatmap, None);
+    let named = sink.lines[1]
+        .heatmap
+        .clone()
+        .expect("the rejected part names its heatmap");
+    // Only the rejected part's map was made, and its heatmap is the file the line names.
+    assert_eq!(*completed.lock().unwrap(), 1);
+    assert!(std::path::Path::new(&named).is_file(), "{named}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

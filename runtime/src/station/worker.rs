@@ -80,7 +80,8 @@ pub(crate) fn work(
         if events.send(Event::Done(Box::new(done))).is_err() {
             break;
         }
-        if let (Some(store), Some((path, image, result))) = (&mut settings.heatmaps, heatmap) {
+        if let (Some(store), Some((path, image, mut result))) = (&mut settings.heatmaps, heatmap) {
+            judge.complete_map(&mut result);
             store.write(&path, &image, &result);
         }
     }
@@ -155,10 +156,11 @@ fn judge_one(
     {
         result.scale_threshold(*scale);
     }
-    let heatmap_name = (result.verdict == Verdict::Fail && result.map.is_some())
-        .then_some(settings.heatmaps.as_ref())
-        .flatten()
-        .map(|store| store.name_for(event.id, &frame.id));
+    let heatmap_name = (result.verdict == Verdict::Fail
+        && (result.map.is_some() || result.coarse_map.is_some()))
+    .then_some(settings.heatmaps.as_ref())
+    .flatten()
+    .map(|store| store.name_for(event.id, &frame.id));
     let mut line = ResultLine::new(&frame.id, &result, heatmap_name.clone());
     line.trigger = Some(event.id);
     line.frame = Some(frame.sequence);
