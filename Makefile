@@ -76,6 +76,7 @@ bench: setup
 	$(CARGO) build --release -p adapts-builder
 	$(BUILDER) bench-trunk --json out/bench-trunk.json
 	$(BUILDER) bench-train --trunk wrn50-2 --json out/bench-train.json
+	$(CARGO) bench -p adapts-runtime --bench resize
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -2,7 +2,8 @@
 //! centre crop, normalise, and lay out as planar RGB `f32` (`[3, size, size]`).
 //!
 //! Resizing uses an antialiased bilinear (triangle) filter, as torchvision's `Resize` does on
-//! PIL images. Grayscale and RGBA inputs become RGB.
+//! PIL images: the `image` crate's, computed to the bit by its `resize` module for the crop alone.
+//! Grayscale and RGBA inputs become RGB.
 
 use std::path::Path;
 
@@ -11,6 +12,8 @@ use image::RgbImage;
 
 use crate::limits::{image_limits, read_limited, MAX_IMAGE_FILE_BYTES};
 use crate::{Error, Result};
+
+mod resize;
 
 /// Input normalisation a trunk's weights expect (pixel values in 0..=255).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -94,8 +97,12 @@ impl Preprocess {
             return img.clone();
         }
         let g = self.geometry(w, h);
-        let resized = image::imageops::resize(img, g.width, g.height, FilterType::Triangle);
-        image::imageops::crop_imm(&resized, g.left, g.top, self.crop, self.crop).to_image()
+        if w == 0 || h == 0 {
+            let resized = image::imageops::resize(img, g.width, g.height, FilterType::Triangle);
+            return image::imageops::crop_imm(&resized, g.left, g.top, self.crop, self.crop)
+                .to_image();
+        }
+        resize::resize_crop(img, g, self.crop)
     }
 
     /// Where a `w x h` image goes: the size it is resized to and the crop's corner in it
