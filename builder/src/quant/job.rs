@@ -335,6 +335,8 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
     let mut staged = m.clone();
     staged.files.extend(writer.added().iter().cloned());
     let mut pipeline = Pipeline::load(&dir, &staged, &OrtEngine::default(), GraphPrecision::Int8)?;
+    // Thresholds need the scores alone.
+    pipeline.set_full_maps(false);
     let mut summaries = Vec::new();
     for &i in &rescore {
         let name = m.products[i].name.clone();

@@ -170,6 +170,13 @@ impl Manifest {
                         last.map_or("none".into(), |l| format!("`{l}`"))
                     ));
                 }
+                let sigma = local.smooth_sigma;
+                if !(0.0..=self.trunk.input_size as f32).contains(&sigma) {
+                    problem(format!(
+                        "smoothing sigma {sigma} is not between 0 and the input size {}",
+                        self.trunk.input_size
+                    ));
+                }
                 let f = &local.features;
                 if f.channels == 0 || f.height == 0 || f.width == 0 {
                     problem(format!(

@@ -486,10 +486,16 @@ fn a_head_graph_whose_score_is_not_the_manifests_smoothing_is_refused() {
     // The manifest's sigma 4, then a head that blurs with sigma 1 instead.
     let scores = [4.0, 1.0].map(|sigma| SmoothedMax::new((2, 2), (8, 8), sigma).max(&probe.data));
     assert!(
-        (scores[0] - scores[1]).abs() > 1e-3 * scores[0],
+        (scores[0] - scores[1]).abs() > 10.0 * super::HEAD_SCORE_TOLERANCE * scores[0],
         "{scores:?}"
     );
-    for (score, accepted) in [(scores[0], true), (scores[1], false)] {
+    // The manifest's blur, the same within FP16 rounding, and the other blur.
+    let cases = [
+        (scores[0], true),
+        (scores[0] * 1.001, true),
+        (scores[1], false),
+    ];
+    for (score, accepted) in cases {
         let script = Script::new(vec![Call::new(
             "head",
             &[("x", &probe)],
@@ -510,6 +516,21 @@ fn a_head_graph_whose_score_is_not_the_manifests_smoothing_is_refused() {
             }
             Err(other) => panic!("{other}"),
         }
+    }
+}
+
+#[test]
+fn a_smoothing_sigma_that_is_not_a_blur_of_the_input_is_refused() {
+    for sigma in [f32::NAN, -1.0, 1e6] {
+        let mut m = local_manifest(&["bottle"]);
+        if let Scoring::Local(l) = &mut m.scoring {
+            l.smooth_sigma = sigma;
+        }
+        let msg = m
+            .validate(Path::new("b"))
+            .expect_err("a bad sigma")
+            .to_string();
+        assert!(msg.contains(&format!("smoothing sigma {sigma}")), "{msg}");
     }
 }
 

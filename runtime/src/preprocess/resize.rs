@@ -14,10 +14,11 @@ use image::RgbImage;
 use super::ResizeGeometry;
 
 /// The source samples and weights of each output sample of one axis, all of one length:
-/// a sample with fewer taps has zero weights added in front, its first tap moved back, so
-/// that every inner loop runs the same number of times (a loop whose count changes from
-/// one pixel to the next costs a mispredicted branch per pixel). The added terms are exact
-/// zeros added to a sum that is still zero, so the result keeps every bit.
+/// a sample with fewer taps gets zero weights, in front (its first tap moved back) as far
+/// as the axis allows and behind for the rest, so that every inner loop runs the same
+/// number of times (a loop whose count changes from one pixel to the next costs a
+/// mispredicted branch per pixel). The added terms are `+0.0`, added to sums of
+/// non-negative terms, so the result keeps every bit.
 struct Taps {
     /// Per output sample: its first source sample.
     first: Vec<usize>,

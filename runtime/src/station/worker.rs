@@ -81,8 +81,14 @@ pub(crate) fn work(
             break;
         }
         if let (Some(store), Some((path, image, mut result))) = (&mut settings.heatmaps, heatmap) {
-            judge.complete_map(&mut result);
-            store.write(&path, &image, &result);
+            let completed = catch_unwind(AssertUnwindSafe(|| judge.complete_map(&mut result)));
+            match completed {
+                Ok(()) => store.write(&path, &image, &result),
+                Err(panic) => log::error!(
+                    "heatmap not written: the engine panicked: {}",
+                    panic_message(&panic)
+                ),
+            }
         }
     }
 }
