@@ -367,12 +367,9 @@ impl Pipeline {
         let (None, Some(coarse)) = (&result.map, &result.coarse_map) else {
             return Ok(());
         };
-        let m = &self.manifest;
         let mut input = coarse.clone();
         input.shape = [vec![1, 1], coarse.shape.clone()].concat();
-        let mut outputs = self.graphs.head.run(&[(X, &input)])?;
-        let map = take(&mut outputs, MAP, &m.head_graph)?;
-        result.map = Some(map_2d(map, &m.head_graph)?);
+        result.map = Some(full_map(&mut self.graphs, &self.manifest, &input)?);
         Ok(())
     }
 
@@ -537,11 +534,7 @@ impl Pipeline {
                 let step = Instant::now();
                 let score = sm.max(&small.data);
                 if self.full_maps {
-                    let mut outputs = self.graphs.head.run(&[(X, &small)])?;
-                    out.map = Some(map_2d(
-                        take(&mut outputs, MAP, &m.head_graph)?,
-                        &m.head_graph,
-                    )?);
+                    out.map = Some(full_map(&mut self.graphs, m, &small)?);
                 }
                 out.coarse_map = Some(map_2d(small, graph_of(m, index))?);
                 out.latency.head_ms = ms(step.elapsed());
@@ -670,6 +663,12 @@ fn head_probe(h: usize, w: usize) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// Local scoring: the head graph on a `[1, 1, h, w]` map: the full-resolution map, `[S, S]`.
+fn full_map(graphs: &mut Graphs, m: &Manifest, small: &Tensor) -> Result<Tensor> {
+    let mut outputs = graphs.head.run(&[(X, small)])?;
+    map_2d(take(&mut outputs, MAP, &m.head_graph)?, &m.head_graph)
 }
 
 /// Local scoring: the graph of product `index`'s map.

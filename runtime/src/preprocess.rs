@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use image::imageops::FilterType;
 use image::RgbImage;
 
 use crate::limits::{image_limits, read_limited, MAX_IMAGE_FILE_BYTES};
@@ -96,13 +95,7 @@ impl Preprocess {
         if (w, h) == (self.crop, self.crop) {
             return img.clone();
         }
-        let g = self.geometry(w, h);
-        if w == 0 || h == 0 {
-            let resized = image::imageops::resize(img, g.width, g.height, FilterType::Triangle);
-            return image::imageops::crop_imm(&resized, g.left, g.top, self.crop, self.crop)
-                .to_image();
-        }
-        resize::resize_crop(img, g, self.crop)
+        resize::resize_crop(img, self.geometry(w, h), self.crop)
     }
 
     /// Where a `w x h` image goes: the size it is resized to and the crop's corner in it

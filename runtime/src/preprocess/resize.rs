@@ -122,6 +122,10 @@ fn vertical_avx2(tmp: &mut [f32], rows: &Taps, src: &[u8], row_len: usize) {
 pub(super) fn resize_crop(img: &RgbImage, g: ResizeGeometry, crop: u32) -> RgbImage {
     let (width, height) = img.dimensions();
     let (crop_w, crop_h) = (crop.min(g.width) as usize, crop.min(g.height) as usize);
+    if width == 0 || height == 0 {
+        // Nothing to sample: black, as the `image` crate resizes an empty image.
+        return RgbImage::new(crop_w as u32, crop_h as u32);
+    }
     let rows = Taps::new(height, g.height, g.top, crop_h as u32);
     let cols = Taps::new(width, g.width, g.left, crop_w as u32);
     let row_len = 3 * width as usize;
@@ -249,5 +253,14 @@ mod tests {
             }
         }
         assert_eq!(cases, 40);
+        // An empty frame (full-frame mode: the crop mode's geometry needs a side).
+        for (w, h) in [(0, 5), (5, 0)] {
+            let p = Preprocess::full_frame(8, Normalization::Tf);
+            let g = p.geometry(w, h);
+            assert_eq!(
+                resize_crop(&RgbImage::new(w, h), g, 8),
+                reference(&RgbImage::new(w, h), g, 8)
+            );
+        }
     }
 }
