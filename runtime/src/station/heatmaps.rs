@@ -71,7 +71,10 @@ impl HeatmapStore {
     /// Writes the overlay of `result`'s map on `image` to `path` and trims the folder. A
     /// failure is logged, not returned: the verdict has already been given.
     pub fn write(&mut self, path: &str, image: &RgbImage, result: &Inference) {
-        let Some(map) = &result.map else { return };
+        let Some(map) = &result.map else {
+            log::error!("heatmap {path} not written: the frame has no full-resolution map");
+            return;
+        };
         let path = PathBuf::from(path);
         if let Err(err) = write_overlay(&path, image, map, result.threshold) {
             log::error!("heatmap not written: {}", err.chain_message());

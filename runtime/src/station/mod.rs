@@ -149,9 +149,11 @@ pub trait Judge: Send {
     /// The products it knows, in bundle order.
     fn products(&self) -> Vec<String>;
     /// Fills in `result`'s full-resolution map when it was judged without one, for the
-    /// heatmap of a rejected part, once the answer is out. Judges that always compute their
-    /// map have nothing to do.
-    fn complete_map(&mut self, _result: &mut Inference) {}
+    /// heatmap of a rejected part, once the answer is out; `Err` says why it could not.
+    /// Judges that always compute their map have nothing to do.
+    fn complete_map(&mut self, _result: &mut Inference) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Judge for Pipeline {
@@ -167,10 +169,8 @@ impl Judge for Pipeline {
             .collect()
     }
 
-    fn complete_map(&mut self, result: &mut Inference) {
-        if let Err(err) = Pipeline::complete_map(self, result) {
-            log::error!("heatmap not written: {}", err.chain_message());
-        }
+    fn complete_map(&mut self, result: &mut Inference) -> std::result::Result<(), String> {
+        Pipeline::complete_map(self, result).map_err(|err| err.chain_message())
     }
 }
 

@@ -520,6 +520,8 @@ fn fanout_signals_every_sink_and_returns_the_first_error() {
 struct CoarseBrightness {
     inner: Brightness,
     completed: Arc<Mutex<usize>>,
+    /// Completing a map fails (as an engine error would).
+    fails: bool,
 }
 
 impl Judge for CoarseBrightness {
@@ -533,9 +535,13 @@ impl Judge for CoarseBrightness {
         self.inner.products()
     }
 
-    fn complete_map(&mut self, result: &mut Inference) {
+    fn complete_map(&mut self, result: &mut Inference) -> std::result::Result<(), String> {
         *self.completed.lock().unwrap() += 1;
+        if self.fails {
+            return Err("the head graph failed".into());
+        }
         result.map = Some(crate::Tensor::new(vec![8, 8], vec![result.score; 64]).expect("map"));
+        Ok(())
     }
 }
 
@@ -549,6 +555,7 @@ fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() 
             threshold: 100.0,
         },
         completed: completed.clone(),
+        fails: false,
     });
     let settings = Settings {
         heatmaps: Some(HeatmapStore::open(dir.path(), 10, 1 << 20).unwrap()),
@@ -570,4 +577,36 @@ fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() 
     assert_eq!(*completed.lock().unwrap(), 1);
     assert!(std::path::Path::new(&named).is_file(), "{named}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_heatmap_that_cannot_be_made_leaves_the_answers_and_the_station_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let completed = Arc::new(Mutex::new(0));
+    let judge = Box::new(CoarseBrightness {
+        inner: Brightness {
+            delay: Duration::ZERO,
+            threshold: 100.0,
+        },
+        completed: completed.clone(),
+        fails: true,
+    });
+    let settings = Settings {
+        heatmaps: Some(HeatmapStore::open(dir.path(), 10, 1 << 20).unwrap()),
+        ..Settings::default()
+    };
+    let (sink, _) = serve(
+        judge,
+        vec![Shot::Bad, Shot::Good, Shot::Bad],
+        Burst::new(3, Duration::ZERO),
+        settings,
+    );
+    // Every trigger is answered as judged; both rejected parts asked for their map.
+    assert_eq!(
+        reasons(&sink),
+        [Some(ReasonCode::Anomaly), None, Some(ReasonCode::Anomaly)]
+    );
+    assert_eq!(*completed.lock().unwrap(), 2);
+    // No file was written, and none stands in for the missing ones.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

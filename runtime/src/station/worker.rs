@@ -81,13 +81,14 @@ pub(crate) fn work(
             break;
         }
         if let (Some(store), Some((path, image, mut result))) = (&mut settings.heatmaps, heatmap) {
-            let completed = catch_unwind(AssertUnwindSafe(|| judge.complete_map(&mut result)));
+            let completed = catch_unwind(AssertUnwindSafe(|| judge.complete_map(&mut result)))
+                .unwrap_or_else(|panic| {
+                    Err(format!("the engine panicked: {}", panic_message(&panic)))
+                });
             match completed {
                 Ok(()) => store.write(&path, &image, &result),
-                Err(panic) => log::error!(
-                    "heatmap not written: the engine panicked: {}",
-                    panic_message(&panic)
-                ),
+                // The answer, already out, names this file: say which one is missing.
+                Err(why) => log::error!("heatmap {path} not written: {why}"),
             }
         }
     }
