@@ -48,6 +48,10 @@ pub struct RecipeArgs {
     /// term.
     #[arg(long, default_value_t = SYNTHETIC_WEIGHT)]
     pub synthetic_weight: f32,
+    /// Local scoring: width of each product map's hidden layer; `calibrate --trunk` keeps
+    /// the bundle's [default: the number of feature channels].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub map_width: Option<u16>,
 }
 
 impl RecipeArgs {
@@ -67,6 +71,7 @@ impl RecipeArgs {
         config.local.per_location = self.location_norm == Switch::On;
         config.local.synthetic_anomalies = self.synthetic_anomalies;
         config.local.synthetic_weight = self.synthetic_weight;
+        config.local.hidden = self.map_width.map(usize::from);
         if epochs.is_none() {
             config.local.steps = Some(LOCAL_STEPS);
         }

@@ -288,6 +288,7 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
         let p = &m.products[i];
         if products.contains(&i) {
             let path = &p.adapters[0];
+            let fp32 = onnx::decode(&std::fs::read(dir.join(path))?)?;
             let model = if int8_trunk {
                 log::info!("{}: fitting the map on the INT8 trunk's features", p.name);
                 let count = job.train.local.synthetic_for(&m.preset, train_images.len());
@@ -304,9 +305,16 @@ pub fn run(job: &CalibrateJob) -> Result<CalibrateSummary> {
                         Ok(candle_core::Tensor::cat(&features, 0)?)
                     },
                 )?;
-                refit_map(&train, &anomalous, &local.features, &job.train, i as u64)?
+                refit_map(
+                    &train,
+                    &anomalous,
+                    &local.features,
+                    &fp32,
+                    &job.train,
+                    i as u64,
+                )?
             } else {
-                onnx::decode(&std::fs::read(dir.join(path))?)?
+                fp32
             };
             let mut pending = Pending::of_model(path, &model, job.scheme, job.method, &map_policy)?;
             for pass in train.iter().take(job.images) {

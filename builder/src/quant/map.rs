@@ -30,23 +30,27 @@ pub(super) fn map_policy(weight: &str, dims: &[i64]) -> ConvRule {
 /// A product map trained on `train` (the device's features of its training images, and
 /// `anomalous`, those of the synthetic anomalies' covered locations) as the training run
 /// would, INT8 weights and per-location statistics included, traced to ONNX.
-/// The `index`-th product's seed is the run's seed plus `index`, as in training.
+/// The `index`-th product's seed is the run's seed plus `index`, as in training; the map
+/// keeps the hidden width of the bundle's FP32 map `fp32`, whatever `config` says.
 pub(super) fn refit_map(
     train: &[Pass],
     anomalous: &[f32],
     features: &adapts_runtime::bundle::manifest::StageInfo,
+    fp32: &ModelProto,
     config: &TrainConfig,
     index: u64,
 ) -> Result<ModelProto> {
+    let hidden = crate::export::read::read_map(fp32)?.conv1.weight.dim(0)?;
     let tensors = train
         .iter()
         .map(|p| to_candle(&p.features))
         .collect::<Result<Vec<_>>>()?;
     let all = candle_core::Tensor::cat(&tensors, 0)?;
-    let config = TrainConfig {
+    let mut config = TrainConfig {
         seed: config.seed.wrapping_add(index),
         ..config.clone()
     };
+    config.local.hidden = Some(hidden);
     let mut map = train_map(&all, anomalous, &config.local, &config, "map")?.map;
     quantize_map(&mut map)?;
     set_location_statistics(
