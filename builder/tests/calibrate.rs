@@ -11,17 +11,7 @@ use adapts_runtime::bundle::{Bundle, GraphPrecision};
 use adapts_runtime::pipeline::{Pipeline, Verdict};
 use adapts_runtime::preprocess::load_rgb;
 use adapts_runtime::SessionConfig;
-use common::{builder, files, ok, one_product_bundle, synth, train_args};
-
-fn calibrate(bundle: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
-    builder()
-        .args(["calibrate", "--bundle", &bundle.to_string_lossy()])
-        .args(["--data", &data.to_string_lossy()])
-        .args(["--images", "4", "--epochs", "1"])
-        .args(extra)
-        .output()
-        .unwrap()
-}
+use common::{builder, calibrate, files, ok, one_product_bundle, synth, train_args};
 
 /// Judges `product`'s test images in `precision`; every verdict must be a real one.
 fn judge_all(bundle: &Path, data: &Path, product: &str, precision: GraphPrecision) -> Vec<f32> {

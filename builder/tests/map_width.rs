@@ -7,7 +7,7 @@ use std::path::Path;
 
 use adapts_builder::export::onnx;
 use adapts_runtime::bundle::Bundle;
-use common::{builder, ok, product_names, synth, train_args};
+use common::{builder, calibrate, ok, product_names, refused, synth, train_args};
 
 /// Output channels of every `map.conv1` weight in the graph at `path` (FP32 or its INT8
 /// twin's quantized copy).
@@ -40,12 +40,7 @@ fn a_narrower_map_is_exported_and_kept_by_the_int8_refit() {
     assert_eq!(hidden_widths(&map), [24], "{}", map.display());
 
     // Refitting on the INT8 trunk without the flag keeps the bundle's width.
-    ok(builder()
-        .args(["calibrate", "--bundle", &bundle.to_string_lossy()])
-        .args(["--data", &data.to_string_lossy()])
-        .args(["--images", "4", "--epochs", "1", "--trunk"])
-        .output()
-        .unwrap());
+    ok(calibrate(&bundle, &data, &["--trunk"]));
     let open = Bundle::open(&bundle).unwrap();
     let twins: Vec<_> = open
         .manifest()
@@ -74,12 +69,12 @@ fn a_map_width_of_zero_is_refused() {
     let data = tmp.path().join("data");
     synth(&data, 1, 4, 1);
     let name = product_names(&data).remove(0);
-    let out = builder()
-        .args(train_args(&data, &tmp.path().join("b"), &name, false))
-        .args(["--map-width", "0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(
+        builder()
+            .args(train_args(&data, &tmp.path().join("b"), &name, false))
+            .args(["--map-width", "0"])
+            .output()
+            .unwrap(),
+    );
     assert!(err.contains("--map-width"), "{err}");
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use adapts_runtime::bundle::{Bundle, Manifest};
-use common::{builder, ok, product_names, synth, train_args};
+use common::{builder, calibrate, ok, product_names, refused, synth, train_args};
 
 fn manifest(bundle: &std::path::Path) -> Manifest {
     Bundle::open(bundle).unwrap().manifest().clone()
@@ -36,12 +36,12 @@ fn a_deeper_routing_stage_is_kept_routed_by_and_held_on_append() {
     assert_eq!(m.products[0].prototype.len(), 320);
 
     // Appending without the flag would route the new product by other vectors: refused.
-    let out = builder()
-        .args(train_args(&data, &bundle, &names[1], true))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(
+        builder()
+            .args(train_args(&data, &bundle, &names[1], true))
+            .output()
+            .unwrap(),
+    );
     assert!(err.contains("routes by `stride32`"), "{err}");
 
     ok(builder()
@@ -64,12 +64,7 @@ fn a_deeper_routing_stage_is_kept_routed_by_and_held_on_append() {
     }
 
     // The INT8 trunk: the routing stage gets its twin, and routing follows its features.
-    ok(builder()
-        .args(["calibrate", "--bundle", &bundle.to_string_lossy()])
-        .args(["--data", &data.to_string_lossy()])
-        .args(["--images", "4", "--epochs", "1", "--trunk"])
-        .output()
-        .unwrap());
+    ok(calibrate(&bundle, &data, &["--trunk"]));
     let m = manifest(&bundle);
     assert!(m.has_file("stages/stride32.int8.onnx"), "{:?}", m.files);
     assert!(m.products.iter().all(|p| p.prototype.len() == 320));
@@ -86,13 +81,13 @@ fn a_routing_stage_shallower_than_the_taps_is_refused() {
     let data = tmp.path().join("data");
     synth(&data, 1, 4, 1);
     let name = product_names(&data).remove(0);
-    let out = builder()
-        .args(train_args(&data, &tmp.path().join("b"), &name, false))
-        .args(["--routing-stage", "stride8"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(
+        builder()
+            .args(train_args(&data, &tmp.path().join("b"), &name, false))
+            .args(["--routing-stage", "stride8"])
+            .output()
+            .unwrap(),
+    );
     assert!(
         err.contains("--routing-stage stride8") && err.contains("stride16"),
         "{err}"

@@ -25,6 +25,24 @@ pub fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &stderr
 }
 
+/// Stderr of a run that must fail (else it panics with its output).
+pub fn refused(out: Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "succeeded: {stderr}");
+    stderr
+}
+
+/// `calibrate` on `bundle` with 4 images per product and 1 refit epoch, plus `extra`.
+pub fn calibrate(bundle: &Path, data: &Path, extra: &[&str]) -> Output {
+    builder()
+        .args(["calibrate", "--bundle", &bundle.to_string_lossy()])
+        .args(["--data", &data.to_string_lossy()])
+        .args(["--images", "4", "--epochs", "1"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// `train` arguments: one product, one epoch at 64 px, pretrained Lite0.
 pub fn train_args(data: &Path, out: &Path, category: &str, append: bool) -> Vec<String> {
     let weights = repo("weights/efficientnet-lite0.pth");

@@ -77,7 +77,11 @@ impl HeatmapStore {
         };
         let path = PathBuf::from(path);
         if let Err(err) = write_overlay(&path, image, map, result.threshold) {
-            log::error!("heatmap not written: {}", err.chain_message());
+            log::error!(
+                "heatmap {} not written: {}",
+                path.display(),
+                err.chain_message()
+            );
             return;
         }
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -545,9 +545,12 @@ impl Judge for CoarseBrightness {
     }
 }
 
-#[test]
-fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() {
-    let dir = tempfile::tempdir().unwrap();
+/// A judge scoring on coarse maps (completing them fails when `fails`), the counter of its
+/// completion requests, and settings that keep heatmaps in `dir`.
+fn coarse_station(
+    dir: &std::path::Path,
+    fails: bool,
+) -> (Box<CoarseBrightness>, Arc<Mutex<usize>>, Settings) {
     let completed = Arc::new(Mutex::new(0));
     let judge = Box::new(CoarseBrightness {
         inner: Brightness {
@@ -555,12 +558,19 @@ fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() 
             threshold: 100.0,
         },
         completed: completed.clone(),
-        fails: false,
+        fails,
     });
     let settings = Settings {
-        heatmaps: Some(HeatmapStore::open(dir.path(), 10, 1 << 20).unwrap()),
+        heatmaps: Some(HeatmapStore::open(dir, 10, 1 << 20).unwrap()),
         ..Settings::default()
     };
+    (judge, completed, settings)
+}
+
+#[test]
+fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (judge, completed, settings) = coarse_station(dir.path(), false);
     let (sink, _) = serve(
         judge,
         vec![Shot::Good, Shot::Bad],
@@ -582,19 +592,7 @@ fn a_rejected_part_judged_on_its_coarse_map_gets_its_heatmap_after_the_answer() 
 #[test]
 fn a_heatmap_that_cannot_be_made_leaves_the_answers_and_the_station_going() {
     let dir = tempfile::tempdir().unwrap();
-    let completed = Arc::new(Mutex::new(0));
-    let judge = Box::new(CoarseBrightness {
-        inner: Brightness {
-            delay: Duration::ZERO,
-            threshold: 100.0,
-        },
-        completed: completed.clone(),
-        fails: true,
-    });
-    let settings = Settings {
-        heatmaps: Some(HeatmapStore::open(dir.path(), 10, 1 << 20).unwrap()),
-        ..Settings::default()
-    };
+    let (judge, completed, settings) = coarse_station(dir.path(), true);
     let (sink, _) = serve(
         judge,
         vec![Shot::Bad, Shot::Good, Shot::Bad],
