@@ -10,7 +10,7 @@ use adapts_calibration::{CalibrationAlgorithm, CalibrationCache};
 use adapts_runtime::bundle::{Bundle, GraphPrecision};
 use adapts_runtime::pipeline::{Pipeline, Verdict};
 use adapts_runtime::preprocess::load_rgb;
-use adapts_runtime::SessionConfig;
+use adapts_runtime::{OrtSession, SessionConfig};
 use common::{builder, calibrate, files, ok, one_product_bundle, synth, train_args};
 
 /// Judges `product`'s test images in `precision`; every verdict must be a real one.
@@ -82,6 +82,18 @@ fn calibrate_adds_int8_twins_and_appending_calibrates_only_the_new_product() {
         after["trunk.int8.onnx"].len(),
         fp32["trunk.onnx"].len()
     );
+
+    // The FP32 map stores INT8 weights, which ONNX Runtime dequantizes once, when the session
+    // is built; the Q/DQ twins and the float trunk keep their graphs as they are.
+    for (file, folded) in [
+        (format!("{map}.onnx"), true),
+        (format!("{map}.int8.onnx"), false),
+        ("trunk.onnx".into(), false),
+        ("trunk.int8.onnx".into(), false),
+    ] {
+        let session = OrtSession::load(&bundle.join(&file), &SessionConfig::default()).unwrap();
+        assert_eq!(session.folded_weights(), folded, "{file}");
+    }
 
     // Both precisions run; they score differently (different graphs), never by error.
     let int8 = judge_all(&bundle, &data, &products[0], GraphPrecision::Int8);

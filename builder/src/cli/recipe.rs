@@ -2,7 +2,7 @@
 //! scoring's settings.
 
 use adapts_builder::train::calibrate::ThresholdRule;
-use adapts_builder::train::local::{LOCAL_STEPS, SYNTHETIC_WEIGHT};
+use adapts_builder::train::local::{LOCAL_STEPS, SHRINKAGE, SYNTHETIC_WEIGHT};
 use adapts_builder::train::plan::Recipe;
 use adapts_builder::train::TrainConfig;
 use clap::{Args, ValueEnum};
@@ -32,6 +32,11 @@ pub struct RecipeArgs {
     /// units).
     #[arg(long, default_value_t = 0.75)]
     pub noise: f32,
+    /// Local scoring: shrinkage of the feature covariance towards its mean eigenvalue before
+    /// whitening, as a fraction of it (0.01: nearly full whitening; larger values weigh
+    /// directions of little variance less).
+    #[arg(long, default_value_t = SHRINKAGE, value_parser = parse_shrinkage)]
+    pub shrinkage: f64,
     /// Local scoring: standard deviation of the map's Gaussian smoothing, in input pixels
     /// (0: none).
     #[arg(long, default_value_t = 4.0)]
@@ -67,6 +72,7 @@ impl RecipeArgs {
             ..TrainConfig::default()
         };
         config.local.noise = self.noise;
+        config.local.shrinkage = self.shrinkage;
         config.local.smooth_sigma = self.smooth_sigma;
         config.local.per_location = self.location_norm == Switch::On;
         config.local.synthetic_anomalies = self.synthetic_anomalies;
@@ -76,6 +82,14 @@ impl RecipeArgs {
             config.local.steps = Some(LOCAL_STEPS);
         }
         config
+    }
+}
+
+/// A finite shrinkage of at least 0.
+fn parse_shrinkage(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number of at least 0")),
     }
 }
 
@@ -100,5 +114,19 @@ mod tests {
         assert_eq!((config.local.steps, config.epochs), (None, 5));
         let paper = Cli::parse_from(["t", "--recipe", "paper"]).recipe;
         assert_eq!(paper.config(None, 8, 0).epochs, PAPER_EPOCHS);
+    }
+
+    #[test]
+    fn the_shrinkage_reaches_the_local_settings_and_a_bad_one_is_refused() {
+        let default = Cli::parse_from(["t"]).recipe.config(None, 8, 0);
+        assert_eq!(default.local.shrinkage, SHRINKAGE);
+        let set = Cli::parse_from(["t", "--shrinkage", "0.1"]).recipe;
+        assert_eq!(set.config(None, 8, 0).local.shrinkage, 0.1);
+        for bad in ["-0.5", "NaN", "inf", "x"] {
+            let arg = format!("--shrinkage={bad}");
+            let err = Cli::try_parse_from(["t", arg.as_str()]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("--shrinkage") && text.contains(bad), "{text}");
+        }
     }
 }
