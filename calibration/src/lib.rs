@@ -53,7 +53,7 @@ pub use error::{Error, Result};
 pub use histogram::{PercentileObserver, DEFAULT_BINS};
 pub use minmax::MinMaxObserver;
 pub use observer::{Observer, Range};
-pub use params::{PerChannelParams, QuantDtype, QuantParams};
+pub use params::{PerChannelParams, QuantDtype, QuantParams, REDUCED_WEIGHT_LEVEL};
 pub use per_channel::PerChannelMinMaxObserver;
 pub use quantize::{
     dequantize, dequantize_per_channel, dequantize_value, fake_quantize, fake_quantize_per_channel,

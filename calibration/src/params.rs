@@ -16,6 +16,15 @@ use crate::error::{Error, Result};
 /// Scale used when the observed range is empty or too small for a normal f32 scale.
 const EMPTY_RANGE_SCALE: f32 = 1.0;
 
+/// The largest level of a reduced-range INT8 weight: [-amax, amax] maps onto [-63, 63].
+///
+/// x86 CPUs without VNNI multiply 8-bit activations by signed 8-bit weights with
+/// `vpmaddubsw`, which adds two products into a saturating 16-bit sum: two full-range
+/// products (2 x 255 x 127) overflow it and ONNX Runtime's integer convolutions then
+/// compute wrong values, where two reduced-range ones (2 x 255 x 63) cannot. The price is
+/// one bit of weight precision.
+pub const REDUCED_WEIGHT_LEVEL: i32 = 63;
+
 /// The integer type of quantized values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QuantDtype {
@@ -98,6 +107,19 @@ impl QuantParams {
         })
     }
 
+    /// Symmetric signed INT8 over the reduced range (see [`REDUCED_WEIGHT_LEVEL`]): zero
+    /// point 0, scale = amax / 63 (1.0 when amax is 0).
+    pub fn symmetric_int8_reduced(amax: f32) -> Result<Self> {
+        if !(amax.is_finite() && amax >= 0.0) {
+            return Err(Error::InvalidAmax { amax });
+        }
+        Ok(Self {
+            scale: usable_scale(amax / REDUCED_WEIGHT_LEVEL as f32),
+            zero_point: 0,
+            dtype: QuantDtype::Int8,
+        })
+    }
+
     /// Asymmetric uint8 covering [min, max] widened to contain 0.
     pub fn asymmetric_uint8(min: f32, max: f32) -> Result<Self> {
         if !(min.is_finite() && max.is_finite() && min <= max) {
@@ -152,6 +174,16 @@ impl PerChannelParams {
         let channels = amaxes
             .iter()
             .map(|&amax| QuantParams::symmetric_int8(amax))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_channels(channels)
+    }
+
+    /// Symmetric signed INT8 per channel over the reduced range (see
+    /// [`REDUCED_WEIGHT_LEVEL`]).
+    pub fn symmetric_int8_reduced(amaxes: &[f32]) -> Result<Self> {
+        let channels = amaxes
+            .iter()
+            .map(|&amax| QuantParams::symmetric_int8_reduced(amax))
             .collect::<Result<Vec<_>>>()?;
         Self::from_channels(channels)
     }
@@ -255,6 +287,20 @@ mod tests {
                 .zero_point(),
             0
         );
+    }
+
+    #[test]
+    fn reduced_range_weights_stay_within_63_levels() {
+        let p = QuantParams::symmetric_int8_reduced(2.52).expect("valid");
+        assert_eq!(p.scale(), 2.52_f32 / 63.0);
+        assert!(p.is_symmetric_int8());
+        // amax lands on level 63; the worst pair a non-VNNI x86 kernel adds fits an i16.
+        assert_eq!((2.52_f32 / p.scale()).round(), 63.0);
+        assert!(2 * 255 * REDUCED_WEIGHT_LEVEL <= i32::from(i16::MAX));
+        assert!(2 * 255 * 127 > i32::from(i16::MAX));
+        let pc = PerChannelParams::symmetric_int8_reduced(&[63.0, 0.0]).expect("valid");
+        assert_eq!(pc.scales(), vec![1.0, 1.0]);
+        assert!(QuantParams::symmetric_int8_reduced(f32::NAN).is_err());
     }
 
     #[test]

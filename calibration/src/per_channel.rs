@@ -73,4 +73,10 @@ impl PerChannelMinMaxObserver {
     pub fn symmetric_int8(&self) -> Result<PerChannelParams> {
         PerChannelParams::symmetric_int8(&self.amaxes()?)
     }
+
+    /// Symmetric signed INT8 parameters per output channel over the reduced range, for
+    /// weights that integer kernels multiply (see [`crate::REDUCED_WEIGHT_LEVEL`]).
+    pub fn symmetric_int8_reduced(&self) -> Result<PerChannelParams> {
+        PerChannelParams::symmetric_int8_reduced(&self.amaxes()?)
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use adapts_calibration::{quantize_per_channel, PerChannelMinMaxObserver, QuantParams, Quantized};
+use adapts_calibration::{
+    quantize_per_channel, PerChannelMinMaxObserver, PerChannelParams, QuantParams, Quantized,
+};
 
 use crate::export::onnx::proto::{data_type, AttributeProto, GraphProto, ModelProto, NodeProto};
 use crate::quant::fold::{drop_unused_initializers, fold_activations, fold_batch_norms};
@@ -216,7 +218,14 @@ pub fn apply(prepared: &Prepared, params: &HashMap<String, QuantParams>) -> Resu
         tensor_params.insert(t.clone(), p);
     }
     for name in &prepared.convs {
-        quantize_conv(graph, name, &tensor_params)?;
+        // A convolution whose output stays float runs as a float one on dequantized weights;
+        // the others run integer kernels, whose weights must be of the reduced range.
+        let range = if prepared.float_outputs.contains(name) {
+            WeightRange::Full
+        } else {
+            WeightRange::Reduced
+        };
+        quantize_conv(graph, name, &tensor_params, range)?;
     }
     insert_pairs(graph, &prepared.tensors, &tensor_params);
     drop_unused_initializers(graph);
@@ -302,12 +311,34 @@ fn insert_pairs(
     graph.node = nodes;
 }
 
+/// The levels a convolution's INT8 weights use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeightRange {
+    /// [-127, 127]: weights that only a DequantizeLinear reads.
+    Full,
+    /// [-63, 63]: weights that ONNX Runtime's integer kernels multiply, which saturate on x86
+    /// CPUs without VNNI otherwise (see [`adapts_calibration::REDUCED_WEIGHT_LEVEL`]).
+    Reduced,
+}
+
+impl WeightRange {
+    fn params(self, observer: &PerChannelMinMaxObserver) -> Result<PerChannelParams> {
+        match self {
+            WeightRange::Full => observer.symmetric_int8(),
+            WeightRange::Reduced => observer.symmetric_int8_reduced(),
+        }
+        .map_err(quant_err)
+    }
+}
+
 /// Weight per output channel to symmetric INT8 behind a DequantizeLinear (axis 0), the bias
-/// to INT32 at scale `input scale x weight scale`.
+/// to INT32 at scale `input scale x weight scale`. A weight already stored as INT8 keeps its
+/// levels where `range` allows them, and is quantized again from them otherwise.
 fn quantize_conv(
     graph: &mut GraphProto,
     conv_name: &str,
     params: &HashMap<String, QuantParams>,
+    range: WeightRange,
 ) -> Result<()> {
     let position = |graph: &GraphProto| {
         graph
@@ -326,7 +357,7 @@ fn quantize_conv(
             let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
             let mut observer = PerChannelMinMaxObserver::new();
             observer.observe(&values, &shape).map_err(quant_err)?;
-            let pc = observer.symmetric_int8().map_err(quant_err)?;
+            let pc = range.params(&observer)?;
             let ints: Vec<i32> =
                 match quantize_per_channel(&values, &shape, &pc).map_err(quant_err)? {
                     Quantized::Int8(v) => v.iter().map(|&q| i32::from(q)).collect(),
@@ -343,7 +374,7 @@ fn quantize_conv(
             dequantized_input(graph, index, 1, stored, &ints, &scales);
             scales
         }
-        None => existing_weight_scales(graph, &node.input[1])?,
+        None => existing_weight_scales(graph, &node.input[1], range)?,
     };
     if let Some(bias) = node.input.get(2).filter(|b| !b.is_empty()) {
         let (_, values) = float_initializer(graph, bias).ok_or_else(|| {
@@ -427,19 +458,61 @@ fn dequantized_input(
     graph.node[index + 1].input[slot] = dq_out;
 }
 
-/// Per-channel scales of a weight that already comes out of a DequantizeLinear.
-fn existing_weight_scales(graph: &GraphProto, weight: &str) -> Result<Vec<f32>> {
+/// Per-channel scales of a weight that already comes out of a DequantizeLinear. For the
+/// reduced range, its INT8 levels are dequantized and quantized again (in place) first.
+fn existing_weight_scales(
+    graph: &mut GraphProto,
+    weight: &str,
+    range: WeightRange,
+) -> Result<Vec<f32>> {
     let dq = producer(graph, weight)
-        .map(|k| &graph.node[k])
+        .map(|k| graph.node[k].clone())
         .filter(|n| n.op_type == "DequantizeLinear")
         .ok_or_else(|| Error::Quantization(format!("weight {weight}: neither float nor INT8")))?;
-    let (_, scales) = float_initializer(graph, &dq.input[1])
+    let (scale_dims, scales) = float_initializer(graph, &dq.input[1])
         .ok_or_else(|| Error::Quantization(format!("weight {weight}: scales not found")))?;
     if consumers(graph, weight).len() != 1 {
         return Err(Error::Quantization(format!(
             "weight {weight} is shared between nodes"
         )));
     }
+    if range == WeightRange::Full {
+        return Ok(scales);
+    }
+    let levels = graph
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == dq.input[0] && t.data_type == data_type::INT8)
+        .ok_or_else(|| Error::Quantization(format!("weight {weight}: INT8 levels not found")))?;
+    let shape: Vec<usize> = levels.dims.iter().map(|&d| d as usize).collect();
+    let per_channel = levels.raw_data.len() / scales.len().max(1);
+    if scales.is_empty() || per_channel * scales.len() != levels.raw_data.len() {
+        return Err(Error::Quantization(format!(
+            "weight {weight}: {} INT8 levels for {} channel scales",
+            levels.raw_data.len(),
+            scales.len()
+        )));
+    }
+    let values: Vec<f32> = levels
+        .raw_data
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| f32::from(q as i8) * scales[i / per_channel])
+        .collect();
+    let mut observer = PerChannelMinMaxObserver::new();
+    observer.observe(&values, &shape).map_err(quant_err)?;
+    let pc = range.params(&observer)?;
+    let Quantized::Int8(ints) = quantize_per_channel(&values, &shape, &pc).map_err(quant_err)?
+    else {
+        unreachable!("symmetric parameters are signed")
+    };
+    levels.raw_data = ints.iter().map(|&q| q as u8).collect();
+    let scales = pc.scales();
+    let scale_name = dq.input[1].clone();
+    graph.initializer.retain(|t| t.name != scale_name);
+    graph
+        .initializer
+        .push(f32_tensor(&scale_name, &scale_dims, &scales));
     Ok(scales)
 }
 

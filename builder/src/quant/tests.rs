@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use adapts_calibration::{fake_quantize, fake_quantize_per_channel, PerChannelParams, QuantParams};
+use adapts_calibration::{
+    fake_quantize, fake_quantize_per_channel, PerChannelParams, QuantDtype, QuantParams,
+};
 use adapts_runtime::{OrtSession, SessionConfig, Tensor as RtTensor};
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -109,7 +111,13 @@ fn fq_conv(w: &[f32], shape: &[usize], b: &[f32], input_scale: f32) -> (Tensor, 
         .chunks(per)
         .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
         .collect();
-    let pc = PerChannelParams::symmetric_int8(&amax).unwrap();
+    // Integer kernels multiply these weights: 63 levels a side (x86 without VNNI saturates
+    // on more).
+    let channels = amax
+        .iter()
+        .map(|&a| QuantParams::new(a / 63.0, 0, QuantDtype::Int8).unwrap())
+        .collect();
+    let pc = PerChannelParams::from_channels(channels).unwrap();
     let wq = fake_quantize_per_channel(w, shape, &pc).unwrap();
     let bq: Vec<f32> = b
         .iter()
@@ -235,6 +243,66 @@ fn quantized_graph_stays_close_to_the_float_graph() {
             scheme == Scheme::Int8,
             "{scheme}: {ops:?}"
         );
+    }
+}
+
+/// Every INT8 initializer of `model` (weights and zero points) as signed levels.
+fn int8_levels(model: &ModelProto) -> Vec<i8> {
+    let graph = model.graph.as_ref().unwrap();
+    graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == onnx::proto::data_type::INT8)
+        .flat_map(|t| t.raw_data.iter().map(|&b| b as i8))
+        .collect()
+}
+
+#[test]
+fn weights_that_integer_kernels_multiply_use_63_levels_even_when_stored_as_int8() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut b = block(&mut rng);
+    // conv2 arrives with INT8 weights behind a DequantizeLinear, as a product map stores them:
+    // full-range levels, which the rewrite must quantize again.
+    let w = b
+        .conv2
+        .weight
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let amax: Vec<f32> = w
+        .chunks(8)
+        .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
+        .collect();
+    let pc = PerChannelParams::symmetric_int8(&amax).unwrap();
+    let stored = fake_quantize_per_channel(&w, &[C, 8, 1, 1], &pc).unwrap();
+    b.conv2.weight = tensor(stored, &[C, 8, 1, 1]);
+    b.conv2.int8_scales = Some(pc.scales());
+    let float = model(&b);
+    assert!(
+        int8_levels(&float).iter().any(|&q| q.unsigned_abs() > 63),
+        "the stored weights use the full range"
+    );
+    for scheme in [Scheme::Uint8, Scheme::Int8] {
+        let prepared = prepare(&float, scheme, &all_int8).unwrap();
+        let samples: Vec<Vec<f32>> = (0..8).map(|_| random(&mut rng, C * HW * HW, 1.0)).collect();
+        let obs = observed(&prepared, Method::MinMax, &samples);
+        let quantized = apply(&prepared, &obs.params(&prepared, scheme).unwrap()).unwrap();
+        let levels = int8_levels(&quantized);
+        assert!(!levels.is_empty());
+        assert!(
+            levels.iter().all(|&q| q.unsigned_abs() <= 63),
+            "{scheme}: a level beyond 63"
+        );
+        let (mut err, mut norm) = (0f64, 0f64);
+        for s in &samples {
+            for (a, q) in run(&float, s).iter().zip(&run(&quantized, s)) {
+                err += f64::from(a - q).powi(2);
+                norm += f64::from(*a).powi(2);
+            }
+        }
+        let relative = (err / norm).sqrt();
+        assert!(relative < 0.05, "{scheme}: relative error {relative}");
     }
 }
 

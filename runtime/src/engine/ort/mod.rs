@@ -202,8 +202,11 @@ impl OrtSession {
             config.intra_op_threads
         };
         // INT8 weights of a float graph (a product map stored compactly) are dequantized once,
-        // when the session is built: on a product map this took a fifth of every run.
-        let fold_weights = metadata::weights_only_quantized(path).unwrap_or(false);
+        // when the session is built: on a product map this took a fifth of every run. On the
+        // CPU only: TensorRT builds its plans from the graph as stored, and a plan store built
+        // before must keep matching it.
+        let fold_weights = config.provider == Provider::Cpu
+            && metadata::weights_only_quantized(path).unwrap_or(false);
         let session = build(path, config, threads, fold_weights)?;
         let inputs = session.inputs().iter().map(tensor_info).collect();
         let outputs = session.outputs().iter().map(tensor_info).collect();
