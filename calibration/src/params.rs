@@ -97,24 +97,22 @@ impl QuantParams {
     /// Symmetric signed INT8 for values clipped to [-amax, amax]: zero point 0,
     /// scale = amax / 127 (1.0 when amax is 0).
     pub fn symmetric_int8(amax: f32) -> Result<Self> {
-        if !(amax.is_finite() && amax >= 0.0) {
-            return Err(Error::InvalidAmax { amax });
-        }
-        Ok(Self {
-            scale: usable_scale(amax / 127.0),
-            zero_point: 0,
-            dtype: QuantDtype::Int8,
-        })
+        Self::symmetric(amax, 127.0)
     }
 
     /// Symmetric signed INT8 over the reduced range (see [`REDUCED_WEIGHT_LEVEL`]): zero
     /// point 0, scale = amax / 63 (1.0 when amax is 0).
     pub fn symmetric_int8_reduced(amax: f32) -> Result<Self> {
+        Self::symmetric(amax, REDUCED_WEIGHT_LEVEL as f32)
+    }
+
+    /// Signed INT8, zero point 0, with `amax` on level `top`.
+    fn symmetric(amax: f32, top: f32) -> Result<Self> {
         if !(amax.is_finite() && amax >= 0.0) {
             return Err(Error::InvalidAmax { amax });
         }
         Ok(Self {
-            scale: usable_scale(amax / REDUCED_WEIGHT_LEVEL as f32),
+            scale: usable_scale(amax / top),
             zero_point: 0,
             dtype: QuantDtype::Int8,
         })
@@ -171,19 +169,20 @@ pub struct PerChannelParams {
 impl PerChannelParams {
     /// Symmetric signed INT8 per channel from each channel's clipping magnitude.
     pub fn symmetric_int8(amaxes: &[f32]) -> Result<Self> {
-        let channels = amaxes
-            .iter()
-            .map(|&amax| QuantParams::symmetric_int8(amax))
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_channels(channels)
+        Self::each(amaxes, QuantParams::symmetric_int8)
     }
 
     /// Symmetric signed INT8 per channel over the reduced range (see
     /// [`REDUCED_WEIGHT_LEVEL`]).
     pub fn symmetric_int8_reduced(amaxes: &[f32]) -> Result<Self> {
+        Self::each(amaxes, QuantParams::symmetric_int8_reduced)
+    }
+
+    /// `params` of each channel's clipping magnitude.
+    fn each(amaxes: &[f32], params: fn(f32) -> Result<QuantParams>) -> Result<Self> {
         let channels = amaxes
             .iter()
-            .map(|&amax| QuantParams::symmetric_int8_reduced(amax))
+            .map(|&amax| params(amax))
             .collect::<Result<Vec<_>>>()?;
         Self::from_channels(channels)
     }

@@ -100,17 +100,37 @@ fn observed(prepared: &Prepared, method: Method, samples: &[Vec<f32>]) -> Observ
 }
 
 fn fq(t: &Tensor, p: &QuantParams) -> Tensor {
-    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    tensor(fake_quantize(&v, p), t.dims())
+    tensor(fake_quantize(&values(t), p), t.dims())
+}
+
+/// A tensor's values, flattened.
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// The largest magnitude of each of `channels` output channels of weights `w`.
+fn channel_amax(w: &[f32], channels: usize) -> Vec<f32> {
+    w.chunks(w.len() / channels)
+        .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
+        .collect()
+}
+
+/// Root-mean-square difference between `quantized` and `float` over `samples`, relative to
+/// `float`'s.
+fn relative_error(float: &ModelProto, quantized: &ModelProto, samples: &[Vec<f32>]) -> f64 {
+    let (mut err, mut norm) = (0f64, 0f64);
+    for s in samples {
+        for (a, q) in run(float, s).iter().zip(&run(quantized, s)) {
+            err += f64::from(a - q).powi(2);
+            norm += f64::from(*a).powi(2);
+        }
+    }
+    (err / norm).sqrt()
 }
 
 /// Folded, per-channel fake-quantised weight and INT32-rounded bias of a convolution.
 fn fq_conv(w: &[f32], shape: &[usize], b: &[f32], input_scale: f32) -> (Tensor, Tensor) {
-    let per = w.len() / shape[0];
-    let amax: Vec<f32> = w
-        .chunks(per)
-        .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
-        .collect();
+    let amax = channel_amax(w, shape[0]);
     // Integer kernels multiply these weights: 63 levels a side (x86 without VNNI saturates
     // on more).
     let channels = amax
@@ -156,13 +176,7 @@ fn quantized_graph_matches_a_fake_quantised_reference() {
 
     let p: Vec<QuantParams> = names.iter().map(|n| params[n]).collect();
     // The reference: BN folded by hand, every quantization step done in f32 by candle.
-    let w1 = b
-        .conv1
-        .weight
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let w1 = values(&b.conv1.weight);
     let gamma = b.bn.weight.to_vec1::<f32>().unwrap();
     let beta = b.bn.bias.to_vec1::<f32>().unwrap();
     let mean = b.bn.running_mean.to_vec1::<f32>().unwrap();
@@ -176,13 +190,7 @@ fn quantized_graph_matches_a_fake_quantised_reference() {
         b1f[c] = -mean[c] * k + beta[c];
     }
     let (w1q, b1q) = fq_conv(&w1f, &[8, C, 3, 3], &b1f, p[0].scale());
-    let w2 = b
-        .conv2
-        .weight
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let w2 = values(&b.conv2.weight);
     let b2 = b.conv2.bias.as_ref().unwrap().to_vec1::<f32>().unwrap();
     let (w2q, b2q) = fq_conv(&w2, &[C, 8, 1, 1], &b2, p[1].scale());
     let mut worst = 0f32;
@@ -226,16 +234,7 @@ fn quantized_graph_stays_close_to_the_float_graph() {
         let obs = observed(&prepared, Method::MinMax, &samples);
         let params = obs.params(&prepared, scheme).unwrap();
         let quantized = apply(&prepared, &params).unwrap();
-        let (mut err, mut norm) = (0f64, 0f64);
-        for s in &samples {
-            let f = run(&float, s);
-            let q = run(&quantized, s);
-            for (a, b) in f.iter().zip(&q) {
-                err += f64::from(a - b).powi(2);
-                norm += f64::from(*a).powi(2);
-            }
-        }
-        let relative = (err / norm).sqrt();
+        let relative = relative_error(&float, &quantized, &samples);
         assert!(relative < 0.05, "{scheme}: relative error {relative}");
         let ops = op_types(&quantized);
         assert_eq!(
@@ -263,18 +262,8 @@ fn weights_that_integer_kernels_multiply_use_63_levels_even_when_stored_as_int8(
     let mut b = block(&mut rng);
     // conv2 arrives with INT8 weights behind a DequantizeLinear, as a product map stores them:
     // full-range levels, which the rewrite must quantize again.
-    let w = b
-        .conv2
-        .weight
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let amax: Vec<f32> = w
-        .chunks(8)
-        .map(|c| c.iter().fold(0f32, |m, v| m.max(v.abs())))
-        .collect();
-    let pc = PerChannelParams::symmetric_int8(&amax).unwrap();
+    let w = values(&b.conv2.weight);
+    let pc = PerChannelParams::symmetric_int8(&channel_amax(&w, C)).unwrap();
     let stored = fake_quantize_per_channel(&w, &[C, 8, 1, 1], &pc).unwrap();
     b.conv2.weight = tensor(stored, &[C, 8, 1, 1]);
     b.conv2.int8_scales = Some(pc.scales());
@@ -294,14 +283,7 @@ fn weights_that_integer_kernels_multiply_use_63_levels_even_when_stored_as_int8(
             levels.iter().all(|&q| q.unsigned_abs() <= 63),
             "{scheme}: a level beyond 63"
         );
-        let (mut err, mut norm) = (0f64, 0f64);
-        for s in &samples {
-            for (a, q) in run(&float, s).iter().zip(&run(&quantized, s)) {
-                err += f64::from(a - q).powi(2);
-                norm += f64::from(*a).powi(2);
-            }
-        }
-        let relative = (err / norm).sqrt();
+        let relative = relative_error(&float, &quantized, &samples);
         assert!(relative < 0.05, "{scheme}: relative error {relative}");
     }
 }
