@@ -3,9 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use adapts_calibration::{
-    quantize_per_channel, PerChannelMinMaxObserver, PerChannelParams, QuantParams, Quantized,
-};
+use adapts_calibration::{quantize_per_channel, PerChannelMinMaxObserver, QuantParams, Quantized};
 
 use crate::export::onnx::proto::{data_type, AttributeProto, GraphProto, ModelProto, NodeProto};
 use crate::quant::fold::{drop_unused_initializers, fold_activations, fold_batch_norms};
@@ -322,12 +320,20 @@ enum WeightRange {
 }
 
 impl WeightRange {
-    fn params(self, observer: &PerChannelMinMaxObserver) -> Result<PerChannelParams> {
-        match self {
+    /// Weights `[out, ...]` as INT8 levels per output channel in this range, and each
+    /// channel's scale.
+    fn quantize(self, values: &[f32], shape: &[usize]) -> Result<(Vec<i8>, Vec<f32>)> {
+        let mut observer = PerChannelMinMaxObserver::new();
+        observer.observe(values, shape).map_err(quant_err)?;
+        let params = match self {
             WeightRange::Full => observer.symmetric_int8(),
             WeightRange::Reduced => observer.symmetric_int8_reduced(),
         }
-        .map_err(quant_err)
+        .map_err(quant_err)?;
+        match quantize_per_channel(values, shape, &params).map_err(quant_err)? {
+            Quantized::Int8(levels) => Ok((levels, params.scales())),
+            Quantized::Uint8(_) => unreachable!("symmetric parameters are signed"),
+        }
     }
 }
 
@@ -355,15 +361,8 @@ fn quantize_conv(
     let weight_scales = match float_initializer(graph, &node.input[1]) {
         Some((dims, values)) => {
             let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-            let mut observer = PerChannelMinMaxObserver::new();
-            observer.observe(&values, &shape).map_err(quant_err)?;
-            let pc = range.params(&observer)?;
-            let ints: Vec<i32> =
-                match quantize_per_channel(&values, &shape, &pc).map_err(quant_err)? {
-                    Quantized::Int8(v) => v.iter().map(|&q| i32::from(q)).collect(),
-                    Quantized::Uint8(_) => unreachable!("symmetric parameters are signed"),
-                };
-            let scales = pc.scales();
+            let (levels, scales) = range.quantize(&values, &shape)?;
+            let ints: Vec<i32> = levels.into_iter().map(i32::from).collect();
             let index = position(graph)?;
             let stored = Stored {
                 name: &node.input[1],
@@ -499,20 +498,11 @@ fn existing_weight_scales(
         .enumerate()
         .map(|(i, &q)| f32::from(q as i8) * scales[i / per_channel])
         .collect();
-    let mut observer = PerChannelMinMaxObserver::new();
-    observer.observe(&values, &shape).map_err(quant_err)?;
-    let pc = range.params(&observer)?;
-    let Quantized::Int8(ints) = quantize_per_channel(&values, &shape, &pc).map_err(quant_err)?
-    else {
-        unreachable!("symmetric parameters are signed")
-    };
+    let (ints, scales) = range.quantize(&values, &shape)?;
     levels.raw_data = ints.iter().map(|&q| q as u8).collect();
-    let scales = pc.scales();
-    let scale_name = dq.input[1].clone();
-    graph.initializer.retain(|t| t.name != scale_name);
-    graph
-        .initializer
-        .push(f32_tensor(&scale_name, &scale_dims, &scales));
+    if let Some(t) = graph.initializer.iter_mut().find(|t| t.name == dq.input[1]) {
+        *t = f32_tensor(&dq.input[1], &scale_dims, &scales);
+    }
     Ok(scales)
 }
 

@@ -12,7 +12,7 @@
 //! malformed: the caller then keeps ONNX Runtime's defaults.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Seek};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::Path;
 
 /// `ModelProto.graph`.
@@ -104,28 +104,17 @@ fn graph_op_types<R: BufRead + Seek>(r: &mut R, len: u64) -> Option<BTreeSet<Str
 }
 
 /// `op_type` of one `NodeProto`.
-fn node_op_type(mut bytes: &[u8]) -> Option<String> {
-    while !bytes.is_empty() {
-        let (field, wire) = tag(&mut bytes)?;
-        if wire == 2 {
-            let len = usize::try_from(varint(&mut bytes)?).ok()?;
-            let value = bytes.get(..len)?;
-            if field == OP_TYPE {
-                return std::str::from_utf8(value).ok().map(str::to_owned);
-            }
-            bytes = &bytes[len..];
-        } else {
-            let width = match wire {
-                0 => {
-                    varint(&mut bytes)?;
-                    0
-                }
-                1 => 8,
-                5 => 4,
-                _ => return None,
-            };
-            bytes = bytes.get(width..)?;
+fn node_op_type(bytes: &[u8]) -> Option<String> {
+    let mut r = Cursor::new(bytes);
+    while r.position() < bytes.len() as u64 {
+        let (field, wire) = tag(&mut r)?;
+        if field == OP_TYPE && wire == 2 {
+            let len = usize::try_from(varint(&mut r)?).ok()?;
+            let start = usize::try_from(r.position()).ok()?;
+            let value = bytes.get(start..start.checked_add(len)?)?;
+            return std::str::from_utf8(value).ok().map(str::to_owned);
         }
+        skip(&mut r, wire)?;
     }
     None
 }
